@@ -1,0 +1,172 @@
+// Package pushcert holds the rules of the Apple MDM push certificate's
+// lifecycle: key and CSR generation, vendor signing, certificate parsing and
+// validation, and the Service that applies them over a Store. It has no HTTP.
+package pushcert
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pushcert/pushcert/internal/auth"
+)
+
+// Sentinel errors returned by the Service and the Store.
+var (
+	// ErrNotFound means the thing asked for does not exist (no certificate
+	// yet, no pending CSR).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a write was made against a stale version: someone
+	// else changed the certificate first. Nothing was written.
+	ErrConflict = errors.New("the certificate was changed by someone else; reload and try again")
+)
+
+// Codes of validation errors, stable for API clients.
+const (
+	CodeInvalidCertificate = "invalidCertificate"
+	CodeNotMDMCertificate  = "notMdmCertificate"
+	CodeExpired            = "certificateExpired"
+	CodeNotYetValid        = "certificateNotYetValid"
+	CodeKeyMismatch        = "keyMismatch"
+	CodeTopicMismatch      = "topicMismatch"
+	CodeUntrustedIssuer    = "untrustedIssuer"
+	CodeOlderCertificate   = "olderCertificate"
+	CodeInvalidAppleID     = "invalidAppleIdentifier"
+	CodeTooLarge           = "requestTooLarge"
+	CodeNothingToUpdate    = "nothingToUpdate"
+	CodeNoCertificate      = "noCertificate"
+)
+
+// ValidationError is a refusal a person can act on. Its message is safe to
+// show on a page or in an API response.
+type ValidationError struct {
+	Field   string // "certificate" or "appleIdentifier"
+	Code    string // one of the Code constants
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Message }
+
+// UploadStatus is the result of the last upload attempt.
+type UploadStatus string
+
+// Upload statuses as shown in the resource's certificateUploadStatus.
+const (
+	UploadNone      UploadStatus = "notUploaded"
+	UploadSucceeded UploadStatus = "succeeded"
+	UploadFailed    UploadStatus = "failed"
+)
+
+// Certificate is the parsed, public part of a push certificate.
+type Certificate struct {
+	Topic        string // subject UID, com.apple.mgmt.External.<uuid>
+	CommonName   string // APSP:<uuid>
+	SerialNumber string // uppercase hex
+	Issuer       string // issuer common name
+	Fingerprint  string // SHA-256 of the DER, uppercase hex
+	NotBefore    time.Time
+	NotAfter     time.Time
+	PEM          string
+}
+
+// State is the push-certificate resource of an installation.
+type State struct {
+	ID                  string // installation GUID, stable for its life
+	Version             int64  // bumped on every write; the ETag
+	AppleID             string
+	Certificate         *Certificate // nil until the first successful upload
+	UploadStatus        UploadStatus
+	UploadFailureReason string
+	LastModified        time.Time // last successful change; zero if none
+	LastModifiedBy      auth.User
+}
+
+// PendingKey is a key pair made for a CSR that was handed to an admin and
+// whose certificate has not been uploaded yet.
+type PendingKey struct {
+	ID            string
+	CreatedAt     time.Time
+	CreatedBy     auth.User
+	KeyDER        []byte // PKCS#8 private key; only in memory, encrypted at rest
+	CSRDER        []byte
+	Request       string // what the admin takes to Apple (vendor-signed request or PEM CSR)
+	VendorSigned  bool
+	PublicKeyHash string // SHA-256 of the SubjectPublicKeyInfo DER, hex
+}
+
+// EventKind names what an audit event records.
+type EventKind string
+
+// Audit event kinds.
+const (
+	EventCSRGenerated    EventKind = "csr_generated"
+	EventUploadSucceeded EventKind = "upload_succeeded"
+	EventUploadFailed    EventKind = "upload_failed"
+	EventAppleIDChanged  EventKind = "apple_id_changed"
+	EventKeysRotated     EventKind = "keys_rotated"
+)
+
+// Event is one entry of the audit history.
+type Event struct {
+	ID       int64
+	At       time.Time
+	Kind     EventKind
+	Actor    auth.User // Subject, Name and Email are kept; Role is not
+	Serial   string
+	Topic    string
+	NotAfter time.Time // zero when not about a certificate
+	Detail   string    // failure reason, "topic changed from X", ...
+}
+
+// Activation is a validated certificate ready to become the active one.
+type Activation struct {
+	ExpectVersion int64 // the State.Version the decision was made on
+	AppleID       string
+	Certificate   Certificate
+	// PendingID names the pending key the certificate was issued for; it is
+	// consumed and becomes the active key. Empty when the certificate matches
+	// the active key, which then stays.
+	PendingID string
+	At        time.Time
+	Event     Event
+}
+
+// Store persists an installation's certificate state. Every write is
+// atomic: it happens whole or not at all. Writes that take an expected
+// version return ErrConflict, and change nothing, when it is stale.
+type Store interface {
+	// State returns the current resource. A new installation has a State
+	// with its ID, Version 1, UploadNone and no certificate.
+	State(ctx context.Context) (State, error)
+	// ActiveKey returns the PKCS#8 DER of the active certificate's private
+	// key, or ErrNotFound when there is no active certificate.
+	ActiveKey(ctx context.Context) ([]byte, error)
+	// AddPendingKey stores a new pending key (encrypted) and its audit event.
+	AddPendingKey(ctx context.Context, k PendingKey, e Event) error
+	// PendingKeys returns the unconsumed pending keys created at or after
+	// since, newest first, with KeyDER decrypted.
+	PendingKeys(ctx context.Context, since time.Time) ([]PendingKey, error)
+	// Activate makes a validated certificate active in one transaction: the
+	// previous active certificate and its key move to history, the pending
+	// key (if any) is consumed and becomes the active key, the upload status
+	// becomes succeeded, the version is bumped and the event is stored.
+	Activate(ctx context.Context, a Activation) (State, error)
+	// RecordUploadFailure sets the upload status to failed with reason,
+	// bumps the version and stores the event; nothing else changes.
+	RecordUploadFailure(ctx context.Context, expectVersion int64, reason string, e Event) (State, error)
+	// SetAppleID changes only the Apple ID, bumps the version and stores the event.
+	SetAppleID(ctx context.Context, expectVersion int64, appleID string, e Event) (State, error)
+	// Events returns up to limit audit events, newest first.
+	Events(ctx context.Context, limit int) ([]Event, error)
+	// PrunePendingKeys deletes pending keys created before the cutoff,
+	// consumed or not, and returns how many went.
+	PrunePendingKeys(ctx context.Context, before time.Time) (int, error)
+	// RotateKeys re-encrypts every stored private key under the current
+	// key-encryption key, stores the event and returns how many were
+	// re-encrypted.
+	RotateKeys(ctx context.Context, e Event) (int, error)
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
