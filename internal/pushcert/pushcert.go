@@ -19,6 +19,9 @@ var (
 	// ErrConflict means a write was made against a stale version: someone
 	// else changed the certificate first. Nothing was written.
 	ErrConflict = errors.New("the certificate was changed by someone else; reload and try again")
+	// ErrExists means a create was asked for while an active certificate
+	// exists. Nothing was written.
+	ErrExists = errors.New("a push certificate already exists; update it with PATCH")
 )
 
 // Codes of validation errors, stable for API clients.

@@ -1,0 +1,244 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/views"
+)
+
+// expiresSoonDays is how many days before expiry the status page turns to
+// "expires soon": Apple's portal allows renewing well before, and 30 days
+// leaves time for a change window.
+const expiresSoonDays = 30
+
+// historyLimit is how many audit events the history page shows.
+const historyLimit = 200
+
+// Dashboard serves the read-only pages: the certificate's status and its
+// history.
+type Dashboard struct {
+	log *slog.Logger
+	svc *pushcert.Service
+	dev bool
+	now func() time.Time
+}
+
+// NewDashboard returns the dashboard pages over svc. dev shows the
+// development-mode banner and navigation.
+func NewDashboard(log *slog.Logger, svc *pushcert.Service, dev bool) *Dashboard {
+	return &Dashboard{log: log, svc: svc, dev: dev, now: time.Now}
+}
+
+// Show handles GET /: the status page with the certificate's health, the
+// next step, and for administrators the CSR and upload controls. The query
+// done=uploaded or done=appleid, set by a successful upload's redirect,
+// shows a confirmation.
+func (d *Dashboard) Show(w http.ResponseWriter, r *http.Request) {
+	done := parseDone(r)
+	v, err := loadStatus(r.Context(), d.svc, d.now())
+	if err != nil {
+		serverError(w, r, d.log, err)
+		return
+	}
+	v.Done = done
+	render(w, r, d.log, http.StatusOK, views.StatusPage(newShell(r, d.dev, "Status"), v))
+}
+
+// History handles GET /history: the audit events, newest first.
+func (d *Dashboard) History(w http.ResponseWriter, r *http.Request) {
+	events, err := d.svc.History(r.Context(), historyLimit)
+	if err != nil {
+		serverError(w, r, d.log, fmt.Errorf("read history: %w", err))
+		return
+	}
+	v := views.HistoryView{Truncated: len(events) >= historyLimit}
+	for _, e := range events {
+		v.Rows = append(v.Rows, historyRow(e))
+	}
+	render(w, r, d.log, http.StatusOK, views.HistoryPage(newShell(r, d.dev, "History"), v))
+}
+
+// parseDone reads the confirmation a redirect asks for; anything unknown
+// shows none.
+func parseDone(r *http.Request) views.Done {
+	switch d := views.Done(r.URL.Query().Get("done")); d {
+	case views.DoneUploaded, views.DoneAppleID:
+		return d
+	default:
+		return views.DoneNone
+	}
+}
+
+// loadStatus reads what the status page shows. The upload handler uses it
+// too, to show the page again with a refusal.
+func loadStatus(ctx context.Context, svc *pushcert.Service, now time.Time) (views.StatusView, error) {
+	st, err := svc.State(ctx)
+	if err != nil {
+		return views.StatusView{}, err
+	}
+	var pending *pushcert.PendingKey
+	pk, err := svc.LatestCSR(ctx)
+	switch {
+	case errors.Is(err, pushcert.ErrNotFound):
+	case err != nil:
+		return views.StatusView{}, fmt.Errorf("read latest csr: %w", err)
+	default:
+		pending = &pk
+	}
+	return statusView(st, pending, now), nil
+}
+
+// statusView works out the status page from the state, the latest pending
+// CSR (nil if none) and the time.
+func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time) views.StatusView {
+	v := views.StatusView{
+		AppleID: st.AppleID,
+		Form:    views.UploadForm{AppleID: st.AppleID, Version: st.Version},
+	}
+	if !st.LastModified.IsZero() {
+		v.LastChange = formatTime(st.LastModified)
+		v.LastChangeBy = actorLabel(st.LastModifiedBy)
+	}
+	switch st.UploadStatus {
+	case pushcert.UploadSucceeded:
+		v.UploadStatus = "Succeeded"
+	case pushcert.UploadFailed:
+		v.UploadStatus = "Failed"
+		v.UploadFailed = true
+		v.UploadFailureReason = sentence(st.UploadFailureReason)
+	default:
+		v.UploadStatus = "No upload yet"
+	}
+	if pending != nil {
+		v.Pending = &views.PendingView{
+			Created:      formatTime(pending.CreatedAt),
+			CreatedBy:    actorLabel(pending.CreatedBy),
+			VendorSigned: pending.VendorSigned,
+		}
+	}
+
+	c := st.Certificate
+	if c != nil {
+		days := calendarDays(now, c.NotAfter)
+		v.Certificate = &views.CertificateView{
+			Topic:          c.Topic,
+			APSPName:       c.CommonName,
+			Serial:         c.SerialNumber,
+			Issuer:         c.Issuer,
+			Expiry:         formatTime(c.NotAfter),
+			ExpiryISO:      c.NotAfter.UTC().Format(time.RFC3339),
+			ExpiryRelative: relativeDays(days),
+			DaysLeft:       days,
+			Expired:        !now.Before(c.NotAfter),
+		}
+	}
+	// A CSR made after the last change means an admin is on the way to
+	// Apple's portal: that is the step to finish, whatever the old
+	// certificate's health (the page still shows its expiry).
+	waiting := pending != nil && (c == nil || pending.CreatedAt.After(st.LastModified))
+	switch {
+	case waiting:
+		v.State = views.StateWaiting
+	case c == nil:
+		v.State = views.StateNotSetUp
+	case v.Certificate.Expired:
+		v.State = views.StateExpired
+	case v.Certificate.DaysLeft <= expiresSoonDays:
+		v.State = views.StateExpiresSoon
+	default:
+		v.State = views.StateActive
+	}
+	return v
+}
+
+// historyRow words an audit event for the history page.
+func historyRow(e pushcert.Event) views.HistoryRow {
+	row := views.HistoryRow{
+		Kind:    string(e.Kind),
+		Who:     actorLabel(e.Actor),
+		When:    formatTime(e.At),
+		WhenISO: e.At.UTC().Format(time.RFC3339),
+		Serial:  e.Serial,
+		Topic:   e.Topic,
+		Detail:  sentence(e.Detail),
+	}
+	if !e.NotAfter.IsZero() {
+		row.Expiry = formatTime(e.NotAfter)
+	}
+	switch e.Kind {
+	case pushcert.EventCSRGenerated:
+		row.What = "CSR generated"
+	case pushcert.EventUploadSucceeded:
+		row.What = "Certificate uploaded and made active"
+	case pushcert.EventUploadFailed:
+		row.What = "Upload refused"
+		row.Failure = true
+	case pushcert.EventAppleIDChanged:
+		row.What = "Apple ID changed"
+	case pushcert.EventKeysRotated:
+		row.What = "Private keys re-encrypted"
+	default:
+		row.What = string(e.Kind)
+	}
+	return row
+}
+
+// formatTime shows a time the way every page does: UTC, to the minute.
+func formatTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04") + " UTC"
+}
+
+// calendarDays counts the days from now's date to t's date, both in UTC,
+// so the relative text agrees with the date shown next to it: negative
+// when t is on an earlier day.
+func calendarDays(now, t time.Time) int {
+	day := func(t time.Time) time.Time {
+		y, m, d := t.UTC().Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	return int(day(t).Sub(day(now)).Hours() / 24)
+}
+
+// relativeDays says a day difference in words: "in 23 days", "today",
+// "3 days ago".
+func relativeDays(days int) string {
+	switch {
+	case days == 0:
+		return "today"
+	case days == 1:
+		return "tomorrow"
+	case days == -1:
+		return "yesterday"
+	case days > 0:
+		return fmt.Sprintf("in %d days", days)
+	default:
+		return fmt.Sprintf("%d days ago", -days)
+	}
+}
+
+// actorLabel names who did something, for pages.
+func actorLabel(u auth.User) string {
+	if l := u.Label(); l != "" {
+		return l
+	}
+	return "unknown"
+}
+
+// sentence starts a message from the service (written in lowercase, to be
+// embedded in others) with a capital letter, to stand on its own on a page.
+func sentence(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 || !unicode.IsLower(r) {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
+}

@@ -1,0 +1,310 @@
+package handlers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/views"
+)
+
+func TestDashboardShow(t *testing.T) {
+	tests := []struct {
+		name  string
+		user  auth.User
+		setup func(t *testing.T, e *env) // what happened before the page is loaded
+		now   time.Time                  // the page's clock
+		state views.State
+		// texts maps data-testid to the text the element must contain.
+		texts  map[string]string
+		absent []string // data-testids that must not be on the page
+	}{
+		{
+			name:  "not set up",
+			user:  admin,
+			setup: func(*testing.T, *env) {},
+			now:   today(),
+			state: views.StateNotSetUp,
+			texts: map[string]string{
+				"status-state":  "Not set up",
+				"next-step":     "Create a Certificate",
+				"apple-id":      "Not recorded",
+				"upload-status": "No upload yet",
+				"last-change":   "Never",
+				"generate-csr":  "Generate",
+				"upload-form":   "Apple ID",
+			},
+			absent: []string{"download-csr", "topic", "renew-help", "confirmation", "upload-error", "allow-topic-change"},
+		},
+		{
+			name:  "CSR downloaded, no certificate yet",
+			user:  admin,
+			setup: func(t *testing.T, e *env) { e.generateCSR(t) },
+			now:   today(),
+			state: views.StateWaiting,
+			texts: map[string]string{
+				"status-state": "CSR downloaded, waiting for Apple's certificate",
+				"next-step":    "upload it below",
+				"download-csr": "Download the latest CSR again",
+				"pending-csr":  "by ada@example.com",
+			},
+			absent: []string{"topic", "renew-help"},
+		},
+		{
+			name: "active",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{Topic: "com.apple.mgmt.External.11111111-2222-4333-8444-555555555555", NotAfter: today().AddDate(0, 0, 200)})
+			},
+			now:   today(),
+			state: views.StateActive,
+			texts: map[string]string{
+				"status-state":    "Active",
+				"next-step":       "nothing for now",
+				"apple-id":        "it@example.com",
+				"topic":           "com.apple.mgmt.External.11111111-2222-4333-8444-555555555555",
+				"apsp-name":       "APSP:11111111-2222-4333-8444-555555555555",
+				"expiry":          today().AddDate(0, 0, 200).Format("2006-01-02 15:04") + " UTC",
+				"expiry-relative": "in 200 days",
+				"last-change":     "by ada@example.com",
+				"upload-status":   "Succeeded",
+				"renew-help":      "APSP:11111111-2222-4333-8444-555555555555",
+				"renew-apple-id":  "it@example.com",
+			},
+			absent: []string{"upload-failure"},
+		},
+		{
+			name: "expires soon",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 23)})
+			},
+			now:   today(),
+			state: views.StateExpiresSoon,
+			texts: map[string]string{
+				"status-state":    "Expires soon",
+				"next-step":       "renew it now",
+				"expiry-relative": "in 23 days",
+			},
+		},
+		{
+			name: "expires in 30 days is soon",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 30)})
+			},
+			now:   today(),
+			state: views.StateExpiresSoon,
+			texts: map[string]string{"expiry-relative": "in 30 days"},
+		},
+		{
+			name: "expires in 31 days is active",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 31)})
+			},
+			now:   today(),
+			state: views.StateActive,
+			texts: map[string]string{"expiry-relative": "in 31 days"},
+		},
+		{
+			name: "expired",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 2)})
+			},
+			now:   today().AddDate(0, 0, 5),
+			state: views.StateExpired,
+			texts: map[string]string{
+				"status-state":    "Expired",
+				"next-step":       "renew it at once",
+				"expiry-relative": "3 days ago",
+			},
+		},
+		{
+			name: "expires today",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().Add(time.Hour)})
+			},
+			now:   today(),
+			state: views.StateExpiresSoon,
+			texts: map[string]string{"expiry-relative": "today"},
+		},
+		{
+			name: "renewal under way",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 20)})
+				time.Sleep(10 * time.Millisecond) // the new CSR is later than the upload
+				e.generateCSR(t)
+			},
+			now:   today(),
+			state: views.StateWaiting,
+			texts: map[string]string{
+				"status-state":    "CSR downloaded, waiting for Apple's certificate",
+				"next-step":       "sign in with it@example.com",
+				"expiry-relative": "in 20 days",
+				"download-csr":    "Download",
+			},
+		},
+		{
+			name: "failed upload is reported",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 100)})
+				_, err := e.svc.Update(t.Context(), pushcert.Update{Actor: admin, Certificate: []byte("not a certificate")})
+				if err == nil {
+					t.Fatal("got no error for garbage, want a refusal")
+				}
+			},
+			now:   today(),
+			state: views.StateActive,
+			texts: map[string]string{
+				"upload-status":  "Failed",
+				"upload-failure": "ertificate",
+			},
+		},
+		{
+			name: "viewer sees no admin controls",
+			user: viewer,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 100)})
+				time.Sleep(10 * time.Millisecond)
+				e.generateCSR(t)
+			},
+			now:   today(),
+			state: views.StateWaiting,
+			texts: map[string]string{
+				"read-only":  "administrator role",
+				"user-label": "vic@example.com",
+				"user-role":  "viewer",
+			},
+			absent: []string{"generate-csr", "download-csr", "upload-form", "dev-banner"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			tt.setup(t, e)
+			d := NewDashboard(discardLogger(), e.svc, false)
+			d.now = func() time.Time { return tt.now }
+			w := httptest.NewRecorder()
+			d.Show(w, as(httptest.NewRequest(http.MethodGet, "/", nil), tt.user))
+
+			if w.Code != http.StatusOK {
+				t.Fatalf("got status %d, want 200", w.Code)
+			}
+			assertPage(t, w)
+			body := w.Body.String()
+			states := findTestID(t, body, "status-state")
+			if len(states) != 1 || states[0].attrs["data-state"] != string(tt.state) {
+				t.Errorf("got state elements %+v, want one with data-state %q", states, tt.state)
+			}
+			for id, want := range tt.texts {
+				if got := testIDText(t, body, id); !strings.Contains(got, want) {
+					t.Errorf("data-testid=%s: got %q, want it to contain %q", id, got, want)
+				}
+			}
+			for _, id := range tt.absent {
+				if n := len(findTestID(t, body, id)); n != 0 {
+					t.Errorf("data-testid=%s: got %d elements, want none", id, n)
+				}
+			}
+		})
+	}
+}
+
+func TestDashboardShowConfirmation(t *testing.T) {
+	tests := []struct {
+		name  string
+		query string
+		want  string // "" for no banner
+	}{
+		{"uploaded", "?done=uploaded", "The certificate was uploaded"},
+		{"apple id", "?done=appleid", "The Apple ID was saved"},
+		{"unknown value", "?done=%3Cb%3Ehi%3C%2Fb%3E", ""},
+		{"no query", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			w := httptest.NewRecorder()
+			NewDashboard(discardLogger(), e.svc, false).Show(w, as(httptest.NewRequest(http.MethodGet, "/"+tt.query, nil), admin))
+			got := findTestID(t, w.Body.String(), "confirmation")
+			switch {
+			case tt.want == "" && len(got) != 0:
+				t.Errorf("got banner %q, want none", got[0].text)
+			case tt.want != "" && (len(got) != 1 || !strings.Contains(got[0].text, tt.want)):
+				t.Errorf("got banners %+v, want one containing %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDashboardHistory(t *testing.T) {
+	e := newEnv(t)
+	d := NewDashboard(discardLogger(), e.svc, false)
+
+	w := httptest.NewRecorder()
+	d.History(w, as(httptest.NewRequest(http.MethodGet, "/history", nil), viewer))
+	if w.Code != http.StatusOK || len(findTestID(t, w.Body.String(), "history-empty")) != 1 {
+		t.Fatalf("got %d without the empty note, want 200 saying nothing happened yet", w.Code)
+	}
+
+	st := e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 100)})
+	if _, err := e.svc.Update(t.Context(), pushcert.Update{Actor: viewer, Certificate: []byte("garbage")}); err == nil {
+		t.Fatal("got no error for garbage, want a refusal")
+	}
+
+	w = httptest.NewRecorder()
+	d.History(w, as(httptest.NewRequest(http.MethodGet, "/history", nil), viewer))
+	if w.Code != http.StatusOK {
+		t.Fatalf("got status %d, want 200", w.Code)
+	}
+	assertPage(t, w)
+	rows := findTestID(t, w.Body.String(), "history-row")
+	want := []struct{ kind, text string }{
+		{string(pushcert.EventUploadFailed), "Upload refused vic@example.com"},
+		{string(pushcert.EventUploadSucceeded), "Certificate uploaded and made active ada@example.com Serial " + st.Certificate.SerialNumber},
+		{string(pushcert.EventCSRGenerated), "CSR generated ada@example.com"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("got %d rows, want %d", len(rows), len(want))
+	}
+	for i, w := range want {
+		if rows[i].attrs["data-kind"] != w.kind || !strings.Contains(rows[i].text, w.text) {
+			t.Errorf("row %d: got %s %q, want %s containing %q", i, rows[i].attrs["data-kind"], rows[i].text, w.kind, w.text)
+		}
+	}
+	if !strings.Contains(rows[1].text, st.Certificate.Topic) || !strings.Contains(rows[1].text, " UTC") {
+		t.Errorf("got upload row %q, want its topic and UTC times", rows[1].text)
+	}
+}
+
+func TestStatusViewRelativeDays(t *testing.T) {
+	now := time.Date(2027, 11, 1, 23, 30, 0, 0, time.UTC)
+	tests := []struct {
+		notAfter time.Time
+		want     string
+	}{
+		{time.Date(2027, 11, 1, 23, 59, 0, 0, time.UTC), "today"},
+		{time.Date(2027, 11, 2, 0, 10, 0, 0, time.UTC), "tomorrow"},
+		{time.Date(2027, 11, 24, 5, 0, 0, 0, time.UTC), "in 23 days"},
+		{time.Date(2027, 10, 31, 23, 0, 0, 0, time.UTC), "yesterday"},
+		{time.Date(2027, 10, 29, 1, 0, 0, 0, time.UTC), "3 days ago"},
+		{time.Date(2027, 11, 1, 20, 0, 0, 0, time.UTC), "today"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.notAfter.Format(time.RFC3339), func(t *testing.T) {
+			if got := relativeDays(calendarDays(now, tt.notAfter)); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

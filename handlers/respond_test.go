@@ -1,0 +1,183 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/a-h/templ"
+
+	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/views"
+)
+
+func TestRenderError(t *testing.T) {
+	tests := []struct {
+		name       string
+		user       *auth.User
+		dev        bool
+		status     int
+		title      string
+		message    string
+		wantIDs    []string // data-testids on the page
+		wantAbsent []string
+		wantLink   string
+	}{
+		{"forbidden, signed in without a role", &auth.User{Email: "x@example.com"}, false, http.StatusForbidden, "Access denied",
+			"Your account is not in the pushcert-admins or pushcert-viewers group.", []string{"user-label", "signout"}, []string{"dev-banner", "signin"}, ""},
+		{"signed out", nil, true, http.StatusUnauthorized, "Sign in required", "Sign in to continue.",
+			[]string{"dev-banner", "signin"}, []string{"user-label", "signout"}, `href="/login"`},
+		{"viewer, server error", &viewer, false, http.StatusInternalServerError, "Something went wrong", "Try again.",
+			[]string{"user-label", "signout"}, []string{"dev-banner"}, `href="/"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/somewhere", nil)
+			if tt.user != nil {
+				r = as(r, *tt.user)
+			}
+			w := httptest.NewRecorder()
+			RenderError(w, r, discardLogger(), tt.dev, tt.status, tt.title, tt.message)
+			if w.Code != tt.status {
+				t.Fatalf("got status %d, want %d", w.Code, tt.status)
+			}
+			assertPage(t, w)
+			body := w.Body.String()
+			if got := testIDText(t, body, "error-title"); got != tt.title {
+				t.Errorf("got title %q, want %q", got, tt.title)
+			}
+			if got := testIDText(t, body, "error-message"); got != tt.message {
+				t.Errorf("got message %q, want %q", got, tt.message)
+			}
+			for _, id := range tt.wantIDs {
+				if len(findTestID(t, body, id)) != 1 {
+					t.Errorf("got no data-testid=%s, want one", id)
+				}
+			}
+			for _, id := range tt.wantAbsent {
+				if len(findTestID(t, body, id)) != 0 {
+					t.Errorf("got data-testid=%s, want none", id)
+				}
+			}
+			if tt.wantLink != "" && !strings.Contains(body, tt.wantLink) {
+				t.Errorf("got no %s link, want one", tt.wantLink)
+			}
+			if got := w.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("got Cache-Control %q, want no-store", got)
+			}
+		})
+	}
+}
+
+func TestServerErrorHidesDetail(t *testing.T) {
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	w := httptest.NewRecorder()
+	serverError(w, as(httptest.NewRequest(http.MethodPatch, "/certificate", nil), admin), log,
+		errors.New(`query "SELECT key_ciphertext FROM pending_keys": secret detail`))
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("got status %d, want 500", w.Code)
+	}
+	assertPage(t, w)
+	if body := w.Body.String(); strings.Contains(body, "secret detail") || strings.Contains(body, "SELECT") {
+		t.Errorf("got the internal error on the page, want a generic message")
+	}
+	for _, want := range []string{"request failed", "method=PATCH", "path=/certificate", "secret detail"} {
+		if !strings.Contains(logged.String(), want) {
+			t.Errorf("got log %q, want it to contain %q", logged.String(), want)
+		}
+	}
+}
+
+// TestRenderTemplateFailure: a component that fails halfway gives a clean
+// 500 page, not the half it wrote.
+func TestRenderTemplateFailure(t *testing.T) {
+	broken := templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		_, _ = io.WriteString(w, "<p>half of the page")
+		return errors.New("template exploded")
+	})
+	w := httptest.NewRecorder()
+	render(w, as(httptest.NewRequest(http.MethodGet, "/", nil), admin), discardLogger(), http.StatusOK, broken)
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("got status %d, want 500", w.Code)
+	}
+	assertPage(t, w)
+	if body := w.Body.String(); strings.Contains(body, "half of the page") || strings.Contains(body, "exploded") {
+		t.Errorf("got partial output or the error text, want only the 500 page")
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	w := httptest.NewRecorder()
+	NotFound(discardLogger(), false).ServeHTTP(w, as(httptest.NewRequest(http.MethodGet, "/nope", nil), viewer))
+	if w.Code != http.StatusNotFound {
+		t.Fatalf("got status %d, want 404", w.Code)
+	}
+	assertPage(t, w)
+	if got := testIDText(t, w.Body.String(), "error-title"); got != "Page not found" {
+		t.Errorf("got title %q, want Page not found", got)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	w := httptest.NewRecorder()
+	Healthz(w, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if w.Code != http.StatusOK || w.Body.String() != "ok" {
+		t.Errorf("got %d %q, want 200 \"ok\"", w.Code, w.Body.String())
+	}
+}
+
+func TestLayout(t *testing.T) {
+	tests := []struct {
+		name      string
+		user      auth.User
+		dev       bool
+		path      string
+		wantNav   []string // nav links
+		wantDev   bool
+		wantLabel string
+	}{
+		{"admin in dev mode", admin, true, "/", []string{"/", "/history", "/dev/apple"}, true, "ada@example.com administrator"},
+		{"viewer", viewer, false, "/history", []string{"/", "/history"}, false, "vic@example.com viewer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := as(httptest.NewRequest(http.MethodGet, tt.path, nil), tt.user)
+			w := httptest.NewRecorder()
+			render(w, r, discardLogger(), http.StatusOK, views.ErrorPage(newShell(r, tt.dev, "Test"), views.ErrorView{Status: 200, Title: "t", Message: "m"}))
+			assertPage(t, w)
+			body := w.Body.String()
+			var nav []string
+			for i, a := range findElements(t, body, func(a map[string]string, name string) bool { return name == "a" && a["class"] == "" && a["href"] != "" }) {
+				nav = append(nav, a.attrs["href"])
+				if i < len(tt.wantNav) && (a.attrs["href"] == tt.path) != (a.attrs["aria-current"] == "page") {
+					t.Errorf("link %s: got aria-current %q on page %s", a.attrs["href"], a.attrs["aria-current"], tt.path)
+				}
+			}
+			// The error page adds its own link to "/" after the navigation.
+			if strings.Join(nav, " ") != strings.Join(append(tt.wantNav, "/"), " ") {
+				t.Errorf("got links %v, want navigation %v then /", nav, tt.wantNav)
+			}
+			if got := len(findTestID(t, body, "dev-banner")) == 1; got != tt.wantDev {
+				t.Errorf("got dev banner %v, want %v", got, tt.wantDev)
+			}
+			label := testIDText(t, body, "user-label") + " " + testIDText(t, body, "user-role")
+			if label != tt.wantLabel {
+				t.Errorf("got user %q, want %q", label, tt.wantLabel)
+			}
+			forms := findElements(t, body, func(a map[string]string, name string) bool { return name == "form" && a["action"] == "/logout" })
+			if len(forms) != 1 || forms[0].attrs["method"] != "post" || !strings.Contains(forms[0].text, "Sign out") {
+				t.Errorf("got sign-out forms %+v, want one POST form to /logout", forms)
+			}
+			if !strings.Contains(body, `href="/static/css/app.css?v=`+views.StaticVersion+`"`) {
+				t.Errorf("got no versioned stylesheet link, want one")
+			}
+		})
+	}
+}

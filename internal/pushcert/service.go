@@ -1,0 +1,532 @@
+package pushcert
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/pushcert/pushcert/internal/auth"
+)
+
+// DefaultPendingKeyLifetime is how long a CSR's pending key is kept when
+// Config.PendingKeyLifetime is zero: a certificate Apple issues for any CSR
+// downloaded in that time is accepted.
+const DefaultPendingKeyLifetime = 90 * 24 * time.Hour
+
+// appleIssuerPrefix starts the common name of the authorities that issue
+// real push certificates ("Apple Application Integration 2 Certification
+// Authority" and its predecessor).
+const appleIssuerPrefix = "Apple Application Integration"
+
+// mdmTopicPrefix starts every MDM push topic.
+const mdmTopicPrefix = "com.apple.mgmt."
+
+// History limits: the default when none is asked for, and the most
+// returned at once.
+const (
+	defaultHistoryLimit = 50
+	maxHistoryLimit     = 1000
+)
+
+// Config is what a Service needs besides its Store.
+type Config struct {
+	Organization       string           // the CSR subject's organization
+	Vendor             *Vendor          // nil: the plain PEM CSR is handed out
+	TrustRoots         *x509.CertPool   // issuers accepted besides Apple's name; nil = none
+	AllowAnyIssuer     bool             // development and tests only
+	PendingKeyLifetime time.Duration    // 0 = DefaultPendingKeyLifetime
+	Now                func() time.Time // nil = time.Now
+}
+
+// Service applies the push certificate's rules over a Store. The HTML
+// pages and the JSON API call the same methods, so every change has one
+// code path. It is safe for concurrent use: writes carry the version they
+// were decided on, so a concurrent change makes them fail with ErrConflict.
+type Service struct {
+	st       Store
+	cfg      Config
+	now      func() time.Time
+	lifetime time.Duration
+}
+
+// Update is a change to the push certificate, as sent by the upload form
+// or the API.
+type Update struct {
+	Actor            auth.User
+	AppleID          string // "" keeps the current one
+	Certificate      []byte // nil: change only the Apple ID
+	AllowTopicChange bool   // accept a certificate with another topic; every device must re-enroll
+	IfVersion        int64  // 0: apply to the current version
+}
+
+// NewService returns a Service over st.
+func NewService(st Store, cfg Config) *Service {
+	s := &Service{st: st, cfg: cfg, now: cfg.Now, lifetime: cfg.PendingKeyLifetime}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.lifetime <= 0 {
+		s.lifetime = DefaultPendingKeyLifetime
+	}
+	return s
+}
+
+// PendingKeyLifetime returns how long a downloaded CSR stays usable.
+func (s *Service) PendingKeyLifetime() time.Duration { return s.lifetime }
+
+// State returns the push-certificate resource.
+func (s *Service) State(ctx context.Context) (State, error) {
+	return s.st.State(ctx)
+}
+
+// GenerateCSR makes a new key pair and CSR, stores the key as a pending
+// key and records EventCSRGenerated. Every call makes a new one; earlier
+// pending keys within the lifetime are kept (so a certificate for any CSR
+// handed out still matches) and older ones are pruned. The active
+// certificate and its key are never touched. The returned PendingKey
+// carries the Request to take to Apple but not the private key.
+func (s *Service) GenerateCSR(ctx context.Context, actor auth.User) (PendingKey, error) {
+	now := s.now()
+	keyDER, csrDER, err := NewKeyAndCSR(s.cfg.Organization)
+	if err != nil {
+		return PendingKey{}, err
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return PendingKey{}, fmt.Errorf("read new csr: %w", err)
+	}
+	hash, err := PublicKeyHash(csr.PublicKey)
+	if err != nil {
+		return PendingKey{}, err
+	}
+	request, kind := CSRPEM(csrDER), "PEM CSR"
+	if s.cfg.Vendor != nil {
+		if request, err = s.cfg.Vendor.Sign(csrDER); err != nil {
+			return PendingKey{}, err
+		}
+		kind = "vendor-signed request"
+	}
+	id, err := newID()
+	if err != nil {
+		return PendingKey{}, err
+	}
+	pk := PendingKey{
+		ID:            id,
+		CreatedAt:     now,
+		CreatedBy:     actor,
+		KeyDER:        keyDER,
+		CSRDER:        csrDER,
+		Request:       request,
+		VendorSigned:  s.cfg.Vendor != nil,
+		PublicKeyHash: hash,
+	}
+	if _, err := s.st.PrunePendingKeys(ctx, now.Add(-s.lifetime)); err != nil {
+		return PendingKey{}, err
+	}
+	e := Event{
+		At:     now,
+		Kind:   EventCSRGenerated,
+		Actor:  actor,
+		Detail: fmt.Sprintf("%s for public key %s", kind, hash[:16]),
+	}
+	if err := s.st.AddPendingKey(ctx, pk, e); err != nil {
+		return PendingKey{}, err
+	}
+	// The private key stays with the store: nothing above the service
+	// needs it, and a copy in a handler is a copy that can leak.
+	pk.KeyDER = nil
+	return pk, nil
+}
+
+// LatestCSR returns the newest pending key (without its private key)
+// created within the lifetime, or ErrNotFound when there is none.
+func (s *Service) LatestCSR(ctx context.Context) (PendingKey, error) {
+	keys, err := s.st.PendingKeys(ctx, s.now().Add(-s.lifetime))
+	if err != nil {
+		return PendingKey{}, err
+	}
+	if len(keys) == 0 {
+		return PendingKey{}, ErrNotFound
+	}
+	pk := keys[0]
+	pk.KeyDER = nil
+	return pk, nil
+}
+
+// Update applies a change with PATCH semantics: a certificate, an Apple
+// ID, or both. A refused certificate is answered with a *ValidationError
+// and changes nothing but the recorded upload status and reason; a stale
+// IfVersion is answered with ErrConflict and records nothing.
+func (s *Service) Update(ctx context.Context, u Update) (State, error) {
+	cur, err := s.State(ctx)
+	if err != nil {
+		return State{}, err
+	}
+	return s.apply(ctx, cur, u)
+}
+
+// Create applies a change with POST semantics: it returns ErrExists when
+// an active certificate exists, requires a certificate, and otherwise
+// behaves as Update.
+func (s *Service) Create(ctx context.Context, u Update) (State, error) {
+	cur, err := s.State(ctx)
+	if err != nil {
+		return State{}, err
+	}
+	if cur.Certificate != nil {
+		return State{}, ErrExists
+	}
+	if u.Certificate == nil {
+		return State{}, &ValidationError{
+			Field:   "certificate",
+			Code:    CodeNoCertificate,
+			Message: "a certificate is required: upload the certificate file Apple issued (.pem)",
+		}
+	}
+	return s.apply(ctx, cur, u)
+}
+
+// History returns up to limit audit events, newest first; limit <= 0
+// means 50, and at most 1000 are returned.
+func (s *Service) History(ctx context.Context, limit int) ([]Event, error) {
+	if limit <= 0 {
+		limit = defaultHistoryLimit
+	}
+	limit = min(limit, maxHistoryLimit)
+	return s.st.Events(ctx, limit)
+}
+
+// RotateKeys re-encrypts every stored private key under the current
+// key-encryption key, records EventKeysRotated and returns how many keys
+// were re-encrypted.
+func (s *Service) RotateKeys(ctx context.Context, actor auth.User) (int, error) {
+	// The detail is left to the store, which knows how many keys it
+	// re-encrypted and under which key.
+	return s.st.RotateKeys(ctx, Event{At: s.now(), Kind: EventKeysRotated, Actor: actor})
+}
+
+// apply runs the update rules, in order, against cur.
+func (s *Service) apply(ctx context.Context, cur State, u Update) (State, error) {
+	if u.IfVersion != 0 && u.IfVersion != cur.Version {
+		return State{}, ErrConflict
+	}
+	now := s.now()
+	upload := u.Certificate != nil
+	if len(u.Certificate) > MaxUploadSize {
+		return s.refuse(ctx, cur, u.Actor, nil, now, &ValidationError{
+			Field:   "certificate",
+			Code:    CodeTooLarge,
+			Message: "the certificate file is larger than 1 MiB, and a push certificate is about 2 KiB: upload the .pem file Apple issued",
+		})
+	}
+	appleID, ve := s.appleID(cur, u.AppleID, upload)
+	if ve != nil {
+		if upload {
+			return s.refuse(ctx, cur, u.Actor, nil, now, ve)
+		}
+		return State{}, ve
+	}
+	if !upload {
+		return s.setAppleID(ctx, cur, u.Actor, appleID, now)
+	}
+	return s.upload(ctx, cur, u, appleID, now)
+}
+
+// appleID returns the new Apple ID ("" to keep the stored one), or why it
+// is refused. One is required on the first upload if none is stored.
+func (s *Service) appleID(cur State, raw string, upload bool) (string, *ValidationError) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" && !(upload && cur.AppleID == "") {
+		return "", nil
+	}
+	id, ok := parseAppleID(raw)
+	if !ok {
+		return "", &ValidationError{
+			Field:   "appleIdentifier",
+			Code:    CodeInvalidAppleID,
+			Message: "enter the Apple ID (an email address) that created the certificate at Apple's portal",
+		}
+	}
+	return id, nil
+}
+
+// parseAppleID accepts a bare email address: no display name, no angle
+// brackets or comments, a domain with a dot, within RFC 5321's lengths.
+func parseAppleID(s string) (string, bool) {
+	if s == "" || len(s) > 254 {
+		return "", false
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return "", false
+		}
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
+		return "", false
+	}
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], s[at+1:]
+	if local == "" || len(local) > 64 || len(domain) > 253 ||
+		!strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") ||
+		strings.HasSuffix(domain, ".") || strings.HasPrefix(domain, "[") {
+		return "", false
+	}
+	return s, true
+}
+
+// setAppleID changes only the Apple ID of an installation that has a
+// certificate.
+func (s *Service) setAppleID(ctx context.Context, cur State, actor auth.User, appleID string, now time.Time) (State, error) {
+	if appleID == "" {
+		return State{}, &ValidationError{
+			Field:   "certificate",
+			Code:    CodeNothingToUpdate,
+			Message: "nothing to update: upload a certificate, enter an Apple ID, or both",
+		}
+	}
+	if cur.Certificate == nil {
+		return State{}, &ValidationError{
+			Field:   "certificate",
+			Code:    CodeNoCertificate,
+			Message: "there is no push certificate yet: upload the certificate Apple issued together with the Apple ID that created it",
+		}
+	}
+	if appleID == cur.AppleID {
+		return cur, nil
+	}
+	return s.st.SetAppleID(ctx, cur.Version, appleID, Event{
+		At:     now,
+		Kind:   EventAppleIDChanged,
+		Actor:  actor,
+		Detail: fmt.Sprintf("from %s to %s", orNone(cur.AppleID), appleID),
+	})
+}
+
+// upload validates a certificate and, only when every check passes, makes
+// it active with its key.
+func (s *Service) upload(ctx context.Context, cur State, u Update, appleID string, now time.Time) (State, error) {
+	c, err := ParseCertificate(u.Certificate)
+	if err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return s.refuse(ctx, cur, u.Actor, nil, now, ve)
+		}
+		return State{}, err
+	}
+	d := Describe(c)
+	pendingID, err := s.check(ctx, cur, c, d, u.AllowTopicChange, now)
+	if err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return s.refuse(ctx, cur, u.Actor, &d, now, ve)
+		}
+		return State{}, err
+	}
+
+	var detail []string
+	if cur.Certificate != nil && cur.Certificate.Topic != d.Topic {
+		detail = append(detail, fmt.Sprintf("topic changed from %s (devices must re-enroll)", cur.Certificate.Topic))
+	}
+	newAppleID := cur.AppleID
+	if appleID != "" && appleID != cur.AppleID {
+		if cur.AppleID != "" {
+			detail = append(detail, fmt.Sprintf("Apple ID changed from %s to %s", cur.AppleID, appleID))
+		}
+		newAppleID = appleID
+	}
+	// ExpectVersion is the version every check above was made against: if
+	// anything changed since, the store refuses and the active certificate
+	// and key stay as they are.
+	return s.st.Activate(ctx, Activation{
+		ExpectVersion: cur.Version,
+		AppleID:       newAppleID,
+		Certificate:   d,
+		PendingID:     pendingID,
+		At:            now,
+		Event: Event{
+			At:       now,
+			Kind:     EventUploadSucceeded,
+			Actor:    u.Actor,
+			Serial:   d.SerialNumber,
+			Topic:    d.Topic,
+			NotAfter: d.NotAfter,
+			Detail:   strings.Join(detail, "; "),
+		},
+	})
+}
+
+// check applies the certificate rules in order. It returns the pending key
+// the certificate was issued for ("" when it matches the active key), a
+// *ValidationError, or a store error.
+func (s *Service) check(ctx context.Context, cur State, c *x509.Certificate, d Certificate, allowTopicChange bool, now time.Time) (string, error) {
+	switch {
+	case d.Topic == "":
+		return "", &ValidationError{Field: "certificate", Code: CodeNotMDMCertificate,
+			Message: "this is not an MDM push certificate: it has no topic (subject UID); create an MDM push certificate at Apple's Push Certificates Portal"}
+	case !strings.HasPrefix(d.Topic, mdmTopicPrefix):
+		return "", &ValidationError{Field: "certificate", Code: CodeNotMDMCertificate,
+			Message: fmt.Sprintf("this is not an MDM push certificate: its topic %q does not start with %s; create an MDM push certificate at Apple's Push Certificates Portal", clip(d.Topic), mdmTopicPrefix)}
+	case now.Before(d.NotBefore):
+		return "", &ValidationError{Field: "certificate", Code: CodeNotYetValid,
+			Message: fmt.Sprintf("this certificate is not valid until %s: check this server's clock, or upload it again then", d.NotBefore.Format("2006-01-02 15:04 UTC"))}
+	case now.After(d.NotAfter):
+		return "", &ValidationError{Field: "certificate", Code: CodeExpired,
+			Message: fmt.Sprintf("this certificate expired on %s: renew it at Apple's Push Certificates Portal with the Apple ID that created it, and upload the new one", d.NotAfter.Format(time.DateOnly))}
+	}
+	if !s.trustedIssuer(c, now) {
+		return "", &ValidationError{Field: "certificate", Code: CodeUntrustedIssuer,
+			Message: fmt.Sprintf("this certificate was not issued by Apple (its issuer is %q): upload the certificate from Apple's Push Certificates Portal", clip(d.Issuer))}
+	}
+	pendingID, ok, err := s.matchKey(ctx, c, now)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", &ValidationError{Field: "certificate", Code: CodeKeyMismatch,
+			Message: fmt.Sprintf("this certificate was issued for a CSR that pushcert did not generate (or one older than %s): download a new CSR from pushcert, upload it at Apple's portal, and upload the certificate Apple returns", lifetimeText(s.lifetime))}
+	}
+	if active := cur.Certificate; active != nil {
+		if active.Topic != d.Topic && !allowTopicChange {
+			renew := "with the Apple ID that created it"
+			if cur.AppleID != "" {
+				renew = "signed in as " + cur.AppleID
+			}
+			return "", &ValidationError{Field: "certificate", Code: CodeTopicMismatch,
+				Message: fmt.Sprintf("the topic changed from %s to %s: this happens when the certificate is created anew instead of renewed, or with another Apple ID, and every enrolled device would have to re-enroll; renew the existing certificate at Apple's Push Certificates Portal %s, or confirm the topic change if every device is to re-enroll", active.Topic, d.Topic, renew)}
+		}
+		if active.Topic == d.Topic && d.NotAfter.Before(active.NotAfter) {
+			return "", &ValidationError{Field: "certificate", Code: CodeOlderCertificate,
+				Message: fmt.Sprintf("this certificate expires on %s, before the active one (%s): upload the newest certificate from Apple's Push Certificates Portal", d.NotAfter.Format(time.DateOnly), active.NotAfter.Format(time.DateOnly))}
+		}
+	}
+	return pendingID, nil
+}
+
+// trustedIssuer accepts Apple's issuer by name (Apple's intermediate is not
+// shipped with pushcert), any issuer in development, and otherwise a chain
+// to a configured root.
+func (s *Service) trustedIssuer(c *x509.Certificate, now time.Time) bool {
+	switch {
+	case strings.HasPrefix(c.Issuer.CommonName, appleIssuerPrefix):
+		return true
+	case s.cfg.AllowAnyIssuer:
+		return true
+	case s.cfg.TrustRoots == nil:
+		return false
+	}
+	_, err := c.Verify(x509.VerifyOptions{
+		Roots:       s.cfg.TrustRoots,
+		CurrentTime: now,
+		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err == nil
+}
+
+// matchKey finds the key c was issued for: a pending key from the
+// lifetime (looked up by public-key hash, then compared) or the active key.
+func (s *Service) matchKey(ctx context.Context, c *x509.Certificate, now time.Time) (pendingID string, ok bool, err error) {
+	if hash, err := PublicKeyHash(c.PublicKey); err == nil {
+		pending, err := s.st.PendingKeys(ctx, now.Add(-s.lifetime))
+		if err != nil {
+			return "", false, err
+		}
+		for _, pk := range pending {
+			if !strings.EqualFold(pk.PublicKeyHash, hash) {
+				continue
+			}
+			same, err := keyMatches(pk.KeyDER, c.PublicKey)
+			if err != nil {
+				return "", false, fmt.Errorf("read pending key %s: %w", pk.ID, err)
+			}
+			if same {
+				return pk.ID, true, nil
+			}
+		}
+	}
+	active, err := s.st.ActiveKey(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	same, err := keyMatches(active, c.PublicKey)
+	if err != nil {
+		return "", false, fmt.Errorf("read active key: %w", err)
+	}
+	return "", same, nil
+}
+
+// keyMatches reports whether the PKCS#8 private key is the one behind pub.
+func keyMatches(keyDER []byte, pub crypto.PublicKey) (bool, error) {
+	k, err := x509.ParsePKCS8PrivateKey(keyDER)
+	if err != nil {
+		return false, errors.New("stored key is not PKCS#8")
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return false, errors.New("stored key cannot sign")
+	}
+	eq, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(pub), nil
+}
+
+// refuse records a refused upload (status failed, reason, audit event) and
+// returns the refusal. A conflict while recording does not hide it: the
+// person still needs to know why the certificate was refused.
+func (s *Service) refuse(ctx context.Context, cur State, actor auth.User, d *Certificate, now time.Time, ve *ValidationError) (State, error) {
+	e := Event{At: now, Kind: EventUploadFailed, Actor: actor, Detail: ve.Message}
+	if d != nil {
+		e.Serial, e.Topic, e.NotAfter = d.SerialNumber, d.Topic, d.NotAfter
+	}
+	if _, err := s.st.RecordUploadFailure(ctx, cur.Version, ve.Message, e); err != nil && !errors.Is(err, ErrConflict) {
+		return State{}, err
+	}
+	return State{}, ve
+}
+
+// lifetimeText says a duration in days, the unit people think of CSRs in.
+func lifetimeText(d time.Duration) string {
+	if days := int(d / (24 * time.Hour)); days >= 1 {
+		if days == 1 {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", days)
+	}
+	return d.String()
+}
+
+// clip shortens text read from a certificate before it goes in a message.
+func clip(s string) string {
+	const n = 100
+	if len(s) <= n {
+		return s
+	}
+	return truncate(s, n) + "…"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// newID returns a random (version 4) UUID.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make id: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
+}

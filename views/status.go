@@ -1,0 +1,127 @@
+package views
+
+import (
+	"strconv"
+
+	"github.com/a-h/templ"
+)
+
+// State is the health of the push certificate as the status page shows it.
+type State string
+
+// The five states of the status page. Their values are stable; tests and
+// stylesheets use them.
+const (
+	// StateNotSetUp means there is no certificate and no pending CSR.
+	StateNotSetUp State = "not-set-up"
+	// StateWaiting means a CSR was handed out and its certificate has not
+	// been uploaded yet.
+	StateWaiting State = "waiting"
+	// StateActive means the certificate is valid for more than 30 days.
+	StateActive State = "active"
+	// StateExpiresSoon means the certificate expires within 30 days.
+	StateExpiresSoon State = "expires-soon"
+	// StateExpired means the certificate is past its expiry.
+	StateExpired State = "expired"
+)
+
+// Done names the change a confirmation banner reports after a successful
+// form submission.
+type Done string
+
+// The confirmations the status page knows.
+const (
+	DoneNone     Done = ""
+	DoneUploaded Done = "uploaded"
+	DoneAppleID  Done = "appleid"
+)
+
+// StatusView is everything the status page shows, already worked out and
+// formatted by the handler.
+type StatusView struct {
+	State State
+	Done  Done
+	// AppleID is the recorded Apple ID, empty when none was given.
+	AppleID             string
+	Certificate         *CertificateView // nil before the first upload
+	LastChange          string           // formatted time, empty when never
+	LastChangeBy        string
+	UploadStatus        string // in words: "No upload yet", "Succeeded", "Failed"
+	UploadFailed        bool
+	UploadFailureReason string
+	Pending             *PendingView // the latest pending CSR, nil if none
+	Form                UploadForm
+}
+
+// CertificateView is the active certificate, formatted for people.
+type CertificateView struct {
+	Topic          string
+	APSPName       string // the subject common name, APSP:<uuid>
+	Serial         string
+	Issuer         string
+	Expiry         string // "2027-11-22 05:00 UTC"
+	ExpiryISO      string // RFC 3339, for the <time> element
+	ExpiryRelative string // "in 23 days", "today", "3 days ago"
+	DaysLeft       int    // whole calendar days (UTC) until expiry; negative when past
+	Expired        bool
+}
+
+// PendingView is the latest CSR handed out and not yet answered by a
+// certificate.
+type PendingView struct {
+	Created      string // formatted time
+	CreatedBy    string
+	VendorSigned bool
+}
+
+// UploadForm is the state of the upload form: the values to show in it and,
+// after a refusal, why.
+type UploadForm struct {
+	AppleID string // pre-filled: the current Apple ID, or what the user typed
+	Version int64  // the certificate version the page was made from
+	// Error is the refusal to show, empty when there is none.
+	Error string
+	// ErrorField names the refused input: "certificate" or "appleIdentifier".
+	ErrorField string
+	// ConfirmTopicChange shows the checkbox that allows replacing the
+	// certificate with one for another topic.
+	ConfirmTopicChange bool
+}
+
+func stateLabel(s State) string {
+	switch s {
+	case StateNotSetUp:
+		return "Not set up"
+	case StateWaiting:
+		return "CSR downloaded, waiting for Apple's certificate"
+	case StateActive:
+		return "Active"
+	case StateExpiresSoon:
+		return "Expires soon"
+	case StateExpired:
+		return "Expired"
+	default:
+		return string(s)
+	}
+}
+
+func doneMessage(d Done) string {
+	switch d {
+	case DoneUploaded:
+		return "The certificate was uploaded and is now the active push certificate."
+	case DoneAppleID:
+		return "The Apple ID was saved."
+	default:
+		return ""
+	}
+}
+
+// fieldAttrs marks an input that a refusal is about.
+func fieldAttrs(f UploadForm, field string) templ.Attributes {
+	if f.Error != "" && f.ErrorField == field {
+		return templ.Attributes{"aria-invalid": "true", "aria-errormessage": "upload-error"}
+	}
+	return templ.Attributes{}
+}
+
+func formatVersion(v int64) string { return strconv.FormatInt(v, 10) }

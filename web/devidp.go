@@ -1,0 +1,231 @@
+package web
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/pushcert/pushcert/views"
+)
+
+// DevClientID is the client ID pushcert -dev registers at its embedded provider.
+const DevClientID = "pushcert-dev"
+
+// DevUser is a demo account of the embedded development provider.
+type DevUser struct {
+	Key    string // what the chooser and the token endpoint call it: admin, viewer, outsider
+	Label  string
+	Email  string
+	Groups []string
+}
+
+// DevProvider is the OpenID provider pushcert -dev runs on loopback: a real
+// OIDC implementation (mockoidc) with a page to choose a demo user, so the
+// whole sign-in flow runs as it does against a company's provider.
+type DevProvider struct {
+	m     *mockoidc.MockOIDC
+	users []DevUser
+	// mu serializes every request to the provider: mockoidc keeps its
+	// sessions in a plain map, and the chosen user is handed over through a
+	// queue that must not be shared between two sign-ins.
+	mu sync.Mutex
+}
+
+// StartDevProvider starts the development provider on addr (127.0.0.1:0 for
+// any free port). Its signing key and client secret are kept in dataDir so
+// tokens and settings survive a restart.
+func StartDevProvider(log *slog.Logger, addr, dataDir string, users []DevUser) (*DevProvider, error) {
+	if len(users) == 0 {
+		return nil, errors.New("dev provider: no demo users")
+	}
+	key, secret, err := devProviderSecrets(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := mockoidc.NewServer(key)
+	if err != nil {
+		return nil, fmt.Errorf("dev provider: %w", err)
+	}
+	m.ClientID = DevClientID
+	m.ClientSecret = secret
+	d := &DevProvider{m: m, users: users}
+	if err := m.AddMiddleware(d.middleware); err != nil {
+		return nil, fmt.Errorf("dev provider: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dev provider: listen on %s: %w", addr, err)
+	}
+	if err := m.Start(ln, nil); err != nil {
+		return nil, fmt.Errorf("dev provider: %w", err)
+	}
+	log.Info("development openid provider started", "issuer", m.Issuer())
+	return d, nil
+}
+
+// Issuer is the provider's issuer URL.
+func (d *DevProvider) Issuer() string { return d.m.Issuer() }
+
+// ClientSecret is the client secret pushcert uses at the provider.
+func (d *DevProvider) ClientSecret() string { return d.m.ClientSecret }
+
+// Close stops the provider.
+func (d *DevProvider) Close() error { return d.m.Shutdown() }
+
+// middleware adds the demo-user chooser in front of the authorization
+// endpoint and a token endpoint for scripts, and serializes all requests.
+func (d *DevProvider) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		switch r.URL.Path {
+		case mockoidc.AuthorizationEndpoint:
+			key := r.URL.Query().Get("demo_user")
+			if key == "" {
+				d.chooser(w, r)
+				return
+			}
+			u, ok := d.user(key)
+			if !ok {
+				http.Error(w, "unknown demo user", http.StatusBadRequest)
+				return
+			}
+			d.m.QueueUser(u)
+		case mockoidc.TokenEndpoint:
+			if r.URL.Query().Has("dev_user") {
+				d.token(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (d *DevProvider) user(key string) (*mockoidc.MockUser, bool) {
+	for _, u := range d.users {
+		if u.Key == key {
+			return &mockoidc.MockUser{
+				Subject:           "dev-" + u.Key,
+				Email:             u.Email,
+				EmailVerified:     true,
+				PreferredUsername: u.Label,
+				Groups:            u.Groups,
+			}, true
+		}
+	}
+	return nil, false
+}
+
+// chooser shows the demo users; each choice continues the authorization
+// request with that user signed in.
+func (d *DevProvider) chooser(w http.ResponseWriter, r *http.Request) {
+	choices := make([]views.DevLoginChoice, 0, len(d.users))
+	for _, u := range d.users {
+		q := r.URL.Query()
+		q.Set("demo_user", u.Key)
+		choices = append(choices, views.DevLoginChoice{
+			Key: u.Key, Label: u.Label, Email: u.Email, Groups: u.Groups,
+			URL: r.URL.Path + "?" + q.Encode(),
+		})
+	}
+	var buf bytes.Buffer
+	if err := views.DevLoginPage(choices).Render(r.Context(), &buf); err != nil {
+		http.Error(w, "render failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// token issues an ID token for a demo user without a browser, for trying the
+// API with curl: POST /oidc/token?dev_user=admin. Its audience is the client
+// ID, pushcert's default API audience.
+func (d *DevProvider) token(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "use POST", http.StatusMethodNotAllowed)
+		return
+	}
+	u, ok := d.user(r.URL.Query().Get("dev_user"))
+	if !ok {
+		http.Error(w, "unknown demo user: use ?dev_user=admin or ?dev_user=viewer", http.StatusBadRequest)
+		return
+	}
+	s, err := d.m.SessionStore.NewSession("openid email profile groups", "", u, "", "")
+	if err != nil {
+		http.Error(w, "session failed", http.StatusInternalServerError)
+		return
+	}
+	tok, err := s.IDToken(d.m.Config(), d.m.Keypair, d.m.Now())
+	if err != nil {
+		http.Error(w, "token failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"access_token": tok, "token_type": "Bearer", "expires_in": int(d.m.AccessTTL.Seconds()),
+	})
+}
+
+// devProviderSecrets loads or creates the provider's signing key and the
+// client secret in dataDir.
+func devProviderSecrets(dataDir string) (*rsa.PrivateKey, string, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("dev provider: create %s: %w", dataDir, err)
+	}
+	keyPath := filepath.Join(dataDir, "dev-oidc-signing-key.pem")
+	var key *rsa.PrivateKey
+	if b, err := os.ReadFile(keyPath); err == nil {
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			return nil, "", fmt.Errorf("dev provider: %s is not PEM; delete it to start over", keyPath)
+		}
+		if key, err = x509.ParsePKCS1PrivateKey(blk.Bytes); err != nil {
+			return nil, "", fmt.Errorf("dev provider: read %s: %w", keyPath, err)
+		}
+	} else {
+		if key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return nil, "", fmt.Errorf("dev provider: generate key: %w", err)
+		}
+		b := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+		if err := os.WriteFile(keyPath, b, 0o600); err != nil {
+			return nil, "", fmt.Errorf("dev provider: write %s: %w", keyPath, err)
+		}
+	}
+	secretPath := filepath.Join(dataDir, "dev-oidc-client-secret")
+	if b, err := os.ReadFile(secretPath); err == nil && len(b) >= 32 {
+		return key, string(b), nil
+	}
+	var raw [24]byte
+	_, _ = rand.Read(raw[:])
+	secret := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(secretPath, []byte(secret), 0o600); err != nil {
+		return nil, "", fmt.Errorf("dev provider: write %s: %w", secretPath, err)
+	}
+	return key, secret, nil
+}
+
+// SignClaims signs arbitrary claims with the provider's real signing key.
+// Tests use it for tokens the provider would not issue on its own (expired,
+// for another audience) that must still carry a valid signature.
+func (d *DevProvider) SignClaims(claims map[string]any) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Keypair.SignJWT(jwt.MapClaims(claims))
+}

@@ -1,0 +1,264 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/pushcert/pushcert/handlers"
+	"github.com/pushcert/pushcert/internal/auth"
+)
+
+// maxFormBody bounds a form post: a certificate is at most 1 MiB, plus room
+// for the other fields and the multipart framing.
+const maxFormBody = 1<<20 + 64<<10
+
+// requestInfo is filled in as a request goes down the chain, so the log line
+// written on the way out can name the route and the user.
+type requestInfo struct {
+	route   string
+	userID  string
+	isAPI   bool
+	started time.Time
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	if ri, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+// statusWriter remembers the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// recoverPanics turns a panic into a logged stack and a generic 500, in the
+// page layout or the API's error shape.
+func recoverPanics(log *slog.Logger, dev bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if isAPIPath(r.URL.Path) {
+				handlers.WriteAPIError(w, http.StatusInternalServerError, "internalServerError", "The server could not complete the request.")
+				return
+			}
+			handlers.RenderError(w, r, log, dev, http.StatusInternalServerError, "Something went wrong",
+				"pushcert could not complete this request. Try again; if it keeps happening, ask your administrator to check pushcert's logs.")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests assigns each request an ID (sent back in the request-id
+// header, and client-request-id echoed) and writes one log line per request.
+// It logs the path but never the query, cookies or headers, which can carry
+// codes and tokens.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := &requestInfo{started: time.Now(), isAPI: isAPIPath(r.URL.Path)}
+		id := newRequestID()
+		w.Header().Set(handlers.HeaderRequestID, id)
+		if c := r.Header.Get(handlers.HeaderClientRequestID); validClientRequestID(c) {
+			w.Header().Set(handlers.HeaderClientRequestID, c)
+		}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
+		log.Info("request",
+			"method", r.Method,
+			"route", ri.route,
+			"path", r.URL.Path,
+			"status", sw.status,
+			"duration_ms", float64(time.Since(ri.started).Microseconds())/1000,
+			"request_id", id,
+			"user_id", ri.userID,
+		)
+	})
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// validClientRequestID accepts the IDs SDKs send (GUIDs and similar) and
+// nothing that could smuggle text into a header or log.
+func validClientRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// securityHeaders sets the headers every response carries: a strict
+// Content-Security-Policy (no inline script or style), frame denial,
+// nosniff and a referrer policy. formTargets are the extra origins a form
+// may lead to (the provider's end-session endpoint after sign-out).
+func securityHeaders(formTargets []string, hsts bool, next http.Handler) http.Handler {
+	formAction := strings.Join(append([]string{"'self'"}, formTargets...), " ")
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action " + formAction
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if hsts {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOriginProtection refuses cross-origin state-changing browser requests
+// (CSRF), answering with the error page or the API's error shape.
+func crossOriginProtection(log *slog.Logger, dev bool, next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAPIPath(r.URL.Path) {
+			handlers.WriteAPIError(w, http.StatusForbidden, "forbidden", "Cross-origin browser requests are not accepted.")
+			return
+		}
+		handlers.RenderError(w, r, log, dev, http.StatusForbidden, "Request refused",
+			"This form was sent from another site, so pushcert refused it and changed nothing. Open pushcert directly and try again.")
+	}))
+	return cop.Handler(next)
+}
+
+// methodOverride turns a browser form's POST with _method=PATCH (or DELETE)
+// into that method before routing, so the upload form and the JSON API share
+// one update path. Only POST may be overridden, and only to PATCH or DELETE.
+// The form is parsed here, within the same size limit the handlers apply.
+func methodOverride(log *slog.Logger, dev bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || isAPIPath(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if ct != "multipart/form-data" && ct != "application/x-www-form-urlencoded" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+		var err error
+		if ct == "multipart/form-data" {
+			err = r.ParseMultipartForm(maxFormBody)
+		} else {
+			err = r.ParseForm()
+		}
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				handlers.RenderError(w, r, log, dev, http.StatusRequestEntityTooLarge, "File too large",
+					"The upload is larger than 1 MiB, so it cannot be a push certificate. Choose the .pem file Apple issued. Nothing was changed.")
+				return
+			}
+			handlers.RenderError(w, r, log, dev, http.StatusBadRequest, "Form not readable",
+				"pushcert could not read the submitted form. Reload the page and try again. Nothing was changed.")
+			return
+		}
+		switch m := strings.ToUpper(r.PostFormValue("_method")); m {
+		case "":
+		case http.MethodPatch, http.MethodDelete:
+			r.Method = m
+		default:
+			handlers.RenderError(w, r, log, dev, http.StatusBadRequest, "Request refused",
+				"A form may only stand in for PATCH or DELETE. Nothing was changed.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isAPIPath reports whether a path belongs to the JSON API, whose errors are
+// JSON rather than pages.
+func isAPIPath(p string) bool {
+	return strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/")
+}
+
+// bearer authenticates API requests with a provider-issued bearer token and
+// requires role. Cookies never authenticate the API, so a browser session
+// cannot be turned against it.
+func (a *Authenticator) bearer(want auth.Role, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := a.bearerUser(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			a.log.Info("bearer token refused", "path", r.URL.Path, "reason", tokenProblem(err))
+			handlers.WriteAPIError(w, http.StatusUnauthorized, "InvalidAuthenticationToken",
+				"Access token is missing or invalid: send a bearer token issued by the configured identity provider for this API's audience.")
+			return
+		}
+		infoFrom(r.Context()).userID = u.Subject
+		if !u.Role.Allows(want) {
+			handlers.WriteAPIError(w, http.StatusForbidden, "Forbidden", a.forbiddenMessage(u, want))
+			return
+		}
+		h(w, r.WithContext(auth.WithUser(r.Context(), u)))
+	})
+}
+
+// tokenProblem is a short, secret-free description of why a token failed.
+func tokenProblem(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "no bearer token"):
+		return "missing"
+	case strings.Contains(msg, "expired"):
+		return "expired"
+	case strings.Contains(msg, "audience"):
+		return "wrong audience"
+	case strings.Contains(msg, "issuer"):
+		return "wrong issuer"
+	case strings.Contains(msg, "signature"), strings.Contains(msg, "algorithm"):
+		return "bad signature"
+	default:
+		return "malformed"
+	}
+}

@@ -1,0 +1,68 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/pushcert/pushcert/handlers"
+	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/static"
+)
+
+// apiPrefixes are the versions the JSON API is served under, as the
+// device-management API it mirrors serves both.
+var apiPrefixes = []string{"/v1.0", "/beta"}
+
+// addRoutes is the complete URL map of the application.
+func addRoutes(mux *http.ServeMux, authn *Authenticator, h routeHandlers) {
+	// Static files and health (public).
+	mux.Handle("GET /static/", staticFiles())
+	mux.HandleFunc("GET /healthz", handlers.Healthz)
+
+	// Sign-in flow (public).
+	mux.HandleFunc("GET /login", authn.login)
+	mux.HandleFunc("GET /auth/callback", authn.callback)
+	mux.HandleFunc("POST /logout", authn.logout)
+	mux.HandleFunc("GET /signed-out", authn.signedOut)
+
+	// Certificate pages: viewers read, admins change.
+	mux.Handle("GET /{$}", authn.viewer(h.dashboard.Show))
+	mux.Handle("GET /history", authn.viewer(h.dashboard.History))
+	mux.Handle("POST /csr", authn.admin(h.certificate.GenerateCSR))
+	mux.Handle("GET /csr", authn.admin(h.certificate.DownloadCSR))
+	mux.Handle("PATCH /certificate", authn.admin(h.certificate.Upload))
+
+	// JSON API, shaped like the device-management API: bearer tokens only.
+	for _, p := range apiPrefixes {
+		base := p + "/deviceManagement/applePushNotificationCertificate"
+		mux.Handle("GET "+base, authn.bearer(auth.RoleViewer, h.api.Get))
+		mux.Handle("PATCH "+base, authn.bearer(auth.RoleAdmin, h.api.Patch))
+		mux.Handle("POST "+base, authn.bearer(auth.RoleAdmin, h.api.Create))
+		for _, suffix := range []string{"", "()"} {
+			mux.Handle("POST "+base+"/generateApplePushNotificationCertificateSigningRequest"+suffix,
+				authn.bearer(auth.RoleAdmin, h.api.GenerateCSR))
+			mux.Handle("GET "+base+"/downloadApplePushNotificationCertificateSigningRequest"+suffix,
+				authn.bearer(auth.RoleAdmin, h.api.DownloadCSR))
+		}
+		mux.HandleFunc(p+"/", h.api.NotFound)
+	}
+
+	// Development mode only: a page that plays Apple's portal.
+	if h.devApple != nil {
+		mux.Handle("GET /dev/apple", authn.admin(h.devApple.Show))
+		mux.Handle("POST /dev/apple/issue", authn.admin(h.devApple.Issue))
+	}
+
+	// Everything else.
+	mux.Handle("/", h.notFound)
+}
+
+// staticFiles serves the embedded CSS and images. Page links carry a version
+// query, so browsers may cache them for a day without serving stale files
+// for long after an upgrade.
+func staticFiles() http.Handler {
+	fs := http.StripPrefix("/static/", http.FileServerFS(static.FS))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		fs.ServeHTTP(w, r)
+	})
+}

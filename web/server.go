@@ -1,0 +1,64 @@
+// Package web assembles pushcert's HTTP application: routes, middleware,
+// OpenID Connect sign-in with cookie sessions, bearer tokens for the API,
+// and roles.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/pushcert/pushcert/handlers"
+	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/pushcert"
+)
+
+// NewServer returns the whole application, pages and API, as one
+// http.Handler. devCA is non-nil only in development mode, where it adds the
+// page that plays Apple's portal.
+func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, baseURL, org string, devCA *applesim.CA) http.Handler {
+	dev := devCA != nil
+	mux := http.NewServeMux()
+	addRoutes(mux, authn, routeHandlers{
+		dashboard:   handlers.NewDashboard(log, svc, dev),
+		certificate: handlers.NewCertificate(log, svc, org, dev),
+		api:         handlers.NewAPI(log, svc, baseURL),
+		notFound:    handlers.NotFound(log, dev),
+		devApple:    newDevApple(log, svc, devCA),
+	})
+	var h http.Handler = recordRoute(mux)
+	h = authn.loadUser(h)
+	h = methodOverride(log, dev, h)
+	h = crossOriginProtection(log, dev, h)
+	h = securityHeaders(authn.formTargets(), strings.HasPrefix(baseURL, "https://"), h)
+	h = logRequests(log, h)
+	return recoverPanics(log, dev, h)
+}
+
+// routeHandlers are the handler types addRoutes wires; devApple is nil
+// outside development mode.
+type routeHandlers struct {
+	dashboard   *handlers.Dashboard
+	certificate *handlers.Certificate
+	api         *handlers.API
+	notFound    http.Handler
+	devApple    *handlers.DevApple
+}
+
+func newDevApple(log *slog.Logger, svc *pushcert.Service, ca *applesim.CA) *handlers.DevApple {
+	if ca == nil {
+		return nil
+	}
+	return handlers.NewDevApple(log, svc, ca)
+}
+
+// recordRoute notes the matched route pattern for the request log line
+// before the mux runs the handler.
+func recordRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			infoFrom(r.Context()).route = pattern
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
