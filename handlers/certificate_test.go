@@ -103,7 +103,7 @@ func TestCertificateUpload(t *testing.T) {
 				})}
 			},
 			wantCode:    http.StatusUnprocessableEntity,
-			wantTestIDs: map[string]string{"upload-error": "expired", "upload-status": "Failed", "upload-failure": "expired", "status-state": "waiting for Apple"},
+			wantTestIDs: map[string]string{"upload-error": "expired", "refusal-banner": "nothing was changed", "upload-status": "Failed", "upload-failure": "expired", "status-state": "waiting for Apple"},
 			wantAbsent:  []string{"allow-topic-change", "confirmation"},
 		},
 		{

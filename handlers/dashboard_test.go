@@ -39,7 +39,7 @@ func TestDashboardShow(t *testing.T) {
 				"generate-csr":  "Generate",
 				"upload-form":   "Apple ID",
 			},
-			absent: []string{"download-csr", "topic", "renew-help", "confirmation", "upload-error", "allow-topic-change"},
+			absent: []string{"download-csr", "topic", "renew-help", "confirmation", "upload-error", "refusal-banner", "allow-topic-change"},
 		},
 		{
 			name:  "CSR downloaded, no certificate yet",
