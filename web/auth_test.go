@@ -476,6 +476,7 @@ func TestAPIRoles(t *testing.T) {
 				if resp.StatusCode != http.StatusForbidden {
 					t.Errorf("outsider: got %d, want 403", resp.StatusCode)
 				}
+				assertErrorShape(t, resp, body, "Forbidden")
 				resp, _ = apiCall(t, app, ep.method, prefix+ep.path, admin)
 				if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
 					t.Errorf("admin: got %d, want access", resp.StatusCode)
