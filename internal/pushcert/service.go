@@ -226,17 +226,14 @@ func (s *Service) apply(ctx context.Context, cur State, u Update) (State, error)
 			Message: "the certificate file is larger than 1 MiB, and a push certificate is about 2 KiB: upload the .pem file Apple issued",
 		})
 	}
-	appleID, ve := s.appleID(cur, u.AppleID, upload)
+	if upload {
+		return s.upload(ctx, cur, u, now)
+	}
+	appleID, ve := s.appleID(cur, u.AppleID, false)
 	if ve != nil {
-		if upload {
-			return s.refuse(ctx, cur, u.Actor, nil, now, ve)
-		}
 		return State{}, ve
 	}
-	if !upload {
-		return s.setAppleID(ctx, cur, u.Actor, appleID, now)
-	}
-	return s.upload(ctx, cur, u, appleID, now)
+	return s.setAppleID(ctx, cur, u.Actor, appleID, now)
 }
 
 // appleID returns the new Apple ID ("" to keep the stored one), or why it
@@ -310,9 +307,11 @@ func (s *Service) setAppleID(ctx context.Context, cur State, actor auth.User, ap
 	})
 }
 
-// upload validates a certificate and, only when every check passes, makes
-// it active with its key.
-func (s *Service) upload(ctx context.Context, cur State, u Update, appleID string, now time.Time) (State, error) {
+// upload validates a certificate and the Apple ID and, only when every
+// check passes, makes the certificate active with its key. The certificate
+// is judged first: when both are wrong (as in the API's documented
+// example), the certificate is the refusal that matters.
+func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time) (State, error) {
 	c, err := ParseCertificate(u.Certificate)
 	if err != nil {
 		var ve *ValidationError
@@ -329,6 +328,10 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, appleID strin
 			return s.refuse(ctx, cur, u.Actor, &d, now, ve)
 		}
 		return State{}, err
+	}
+	appleID, ve := s.appleID(cur, u.AppleID, true)
+	if ve != nil {
+		return s.refuse(ctx, cur, u.Actor, &d, now, ve)
 	}
 
 	var detail []string
@@ -400,7 +403,7 @@ func (s *Service) check(ctx context.Context, cur State, c *x509.Certificate, d C
 				renew = "signed in as " + cur.AppleID
 			}
 			return "", &ValidationError{Field: "certificate", Code: CodeTopicMismatch,
-				Message: fmt.Sprintf("the topic changed from %s to %s: this happens when the certificate is created anew instead of renewed, or with another Apple ID, and every enrolled device would have to re-enroll; renew the existing certificate at Apple's Push Certificates Portal %s, or confirm the topic change if every device is to re-enroll", active.Topic, d.Topic, renew)}
+				Message: fmt.Sprintf("the topic changed from %s to %s: this happens when the certificate is created anew instead of renewed, or with another Apple ID, and every enrolled device would have to re-enroll; renew the existing certificate at Apple's Push Certificates Portal %s, or confirm the topic change if every device is to re-enroll", clip(active.Topic), clip(d.Topic), renew)}
 		}
 		if active.Topic == d.Topic && d.NotAfter.Before(active.NotAfter) {
 			return "", &ValidationError{Field: "certificate", Code: CodeOlderCertificate,

@@ -220,6 +220,13 @@ func TestUpdateRefused(t *testing.T) {
 			wantField: "appleIdentifier", wantCode: pushcert.CodeInvalidAppleID, wantText: "enter the Apple ID", wantRecorded: true,
 		},
 		{
+			name: "placeholder certificate and Apple ID, as in the API docs",
+			update: func(*testing.T, *env) (pushcert.Update, []string) {
+				return pushcert.Update{Actor: admin, AppleID: "Apple Identifier value", Certificate: []byte("Certificate value")}, nil
+			},
+			wantField: "certificate", wantCode: pushcert.CodeInvalidCertificate, wantText: "not a certificate pushcert can read", wantRecorded: true,
+		},
+		{
 			name:   "Apple ID only, no email address",
 			active: true,
 			update: func(*testing.T, *env) (pushcert.Update, []string) {
