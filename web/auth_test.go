@@ -115,8 +115,21 @@ func TestSignInRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("logout: got %d, want 303", resp.StatusCode)
+	end, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || end == nil || !strings.HasPrefix(end.String(), app.Provider.Issuer()+"/logout?") ||
+		end.Query().Get("post_logout_redirect_uri") != app.URL+"/signed-out" {
+		t.Fatalf("logout: got %d %q, want 303 to the provider's end-session endpoint returning to /signed-out", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "form-action 'self' "+strings.TrimSuffix(app.Provider.Issuer(), "/oidc")) {
+		t.Errorf("CSP %q does not let the sign-out form continue to the provider", resp.Header.Get("Content-Security-Policy"))
+	}
+	resp, _ = get(t, c, end.String())
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != app.URL+"/signed-out" {
+		t.Errorf("provider end-session: got %d %q, want 302 back to /signed-out", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body = get(t, c, app.URL+"/signed-out")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "signed out") {
+		t.Errorf("signed-out page: got %d, want 200 saying so", resp.StatusCode)
 	}
 	resp, _ = get(t, c, app.URL+"/")
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {

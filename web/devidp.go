@@ -10,12 +10,16 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
@@ -64,16 +68,28 @@ func StartDevProvider(log *slog.Logger, addr, dataDir string, users []DevUser) (
 	m.ClientID = DevClientID
 	m.ClientSecret = secret
 	d := &DevProvider{m: m, users: users}
-	if err := m.AddMiddleware(d.middleware); err != nil {
-		return nil, fmt.Errorf("dev provider: %w", err)
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dev provider: listen on %s: %w", addr, err)
 	}
-	if err := m.Start(ln, nil); err != nil {
-		return nil, fmt.Errorf("dev provider: %w", err)
-	}
+	// mockoidc's own endpoints, plus the chooser in front of authorization,
+	// a token shortcut for scripts, and an end-session endpoint, as company
+	// providers publish one.
+	mux := http.NewServeMux()
+	mux.HandleFunc(mockoidc.AuthorizationEndpoint, d.authorize)
+	mux.HandleFunc(mockoidc.TokenEndpoint, d.tokenEndpoint)
+	mux.HandleFunc(mockoidc.UserinfoEndpoint, m.Userinfo)
+	mux.HandleFunc(mockoidc.JWKSEndpoint, m.JWKS)
+	mux.HandleFunc(mockoidc.DiscoveryEndpoint, d.discovery)
+	mux.HandleFunc(mockoidc.IssuerBase+"/logout", d.logout)
+	// mockoidc derives its issuer from Server.Addr, so the server is set
+	// before anything asks for it.
+	m.Server = &http.Server{Addr: ln.Addr().String(), Handler: d.serialize(mux), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := m.Server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("development openid provider stopped", "err", err)
+		}
+	}()
 	log.Info("development openid provider started", "issuer", m.Issuer())
 	return d, nil
 }
@@ -87,33 +103,74 @@ func (d *DevProvider) ClientSecret() string { return d.m.ClientSecret }
 // Close stops the provider.
 func (d *DevProvider) Close() error { return d.m.Shutdown() }
 
-// middleware adds the demo-user chooser in front of the authorization
-// endpoint and a token endpoint for scripts, and serializes all requests.
-func (d *DevProvider) middleware(next http.Handler) http.Handler {
+// serialize runs one request at a time.
+func (d *DevProvider) serialize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		switch r.URL.Path {
-		case mockoidc.AuthorizationEndpoint:
-			key := r.URL.Query().Get("demo_user")
-			if key == "" {
-				d.chooser(w, r)
-				return
-			}
-			u, ok := d.user(key)
-			if !ok {
-				http.Error(w, "unknown demo user", http.StatusBadRequest)
-				return
-			}
-			d.m.QueueUser(u)
-		case mockoidc.TokenEndpoint:
-			if r.URL.Query().Has("dev_user") {
-				d.token(w, r)
-				return
-			}
-		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authorize shows the demo-user chooser, or signs the chosen user in and
+// continues with mockoidc's authorization endpoint.
+func (d *DevProvider) authorize(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("demo_user")
+	if key == "" {
+		d.chooser(w, r)
+		return
+	}
+	u, ok := d.user(key)
+	if !ok {
+		http.Error(w, "unknown demo user", http.StatusBadRequest)
+		return
+	}
+	d.m.QueueUser(u)
+	d.m.Authorize(w, r)
+}
+
+// tokenEndpoint is mockoidc's token endpoint, with the dev_user shortcut.
+func (d *DevProvider) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Has("dev_user") {
+		d.token(w, r)
+		return
+	}
+	d.m.Token(w, r)
+}
+
+// discovery is mockoidc's discovery document plus end_session_endpoint.
+func (d *DevProvider) discovery(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	d.m.Discovery(rec, r)
+	var doc map[string]any
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
+		http.Error(w, "discovery failed", http.StatusInternalServerError)
+		return
+	}
+	doc["end_session_endpoint"] = d.m.Issuer() + "/logout"
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(doc)
+}
+
+// logout ends the provider-side session (mockoidc keeps none) and returns
+// the browser to a loopback post_logout_redirect_uri, the only kind a
+// development provider should send anyone to.
+func (d *DevProvider) logout(w http.ResponseWriter, r *http.Request) {
+	target, err := url.Parse(r.URL.Query().Get("post_logout_redirect_uri"))
+	if err != nil || target.Scheme != "http" || !isLoopbackHost(target.Hostname()) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "Signed out of the development identity provider.\n")
+		return
+	}
+	http.Redirect(w, r, target.String(), http.StatusFound)
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (d *DevProvider) user(key string) (*mockoidc.MockUser, bool) {
