@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -508,6 +509,11 @@ func decodeAPIBody(data []byte) (apiBody, error) {
 	var b apiBody
 	if len(bytes.TrimSpace(data)) == 0 {
 		return b, badRequest("the request body is empty: send a JSON object with appleIdentifier and/or certificate")
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD and store
+	// the mangled text; a body that is not UTF-8 is refused instead.
+	if !utf8.Valid(data) {
+		return b, badRequest("the request body is not valid UTF-8: send JSON encoded as UTF-8")
 	}
 	notObject := badRequest("the request body must be a single JSON object, such as {\"appleIdentifier\": \"...\", \"certificate\": \"...\"}")
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -102,6 +102,11 @@ func (c *Certificate) showRefusal(w http.ResponseWriter, r *http.Request, in upl
 	v.Form.AppleID = in.appleID
 	v.Form.Error = sentence(invalid.Message)
 	v.Form.ErrorField = invalid.Field
+	// The service records a refused certificate as the last upload's
+	// failure; Details then points to the form's alert rather than show
+	// the same reason twice. An older failure (this refusal was about the
+	// Apple ID) is still shown in full.
+	v.UploadFailureInForm = v.UploadFailed && v.UploadFailureReason == v.Form.Error
 	v.Form.ConfirmTopicChange = invalid.Code == pushcert.CodeTopicMismatch
 	s := newShell(r, c.dev, "Status")
 	s.Path = "/"

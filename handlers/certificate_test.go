@@ -102,9 +102,29 @@ func TestCertificateUpload(t *testing.T) {
 					Topic: activeTopic, NotBefore: time.Now().AddDate(-1, 0, -2), NotAfter: time.Now().AddDate(0, 0, -2),
 				})}
 			},
-			wantCode:    http.StatusUnprocessableEntity,
-			wantTestIDs: map[string]string{"upload-error": "expired", "refusal-banner": "nothing was changed", "upload-status": "Failed", "upload-failure": "expired", "status-state": "waiting for Apple"},
-			wantAbsent:  []string{"allow-topic-change", "confirmation"},
+			wantCode: http.StatusUnprocessableEntity,
+			// The reason is in the form's alert; Details points there
+			// rather than repeat it.
+			wantTestIDs: map[string]string{"upload-error": "expired", "refusal-banner": "nothing was changed", "upload-status": "Failed", "upload-failure-link": "see the reason below", "status-state": "waiting for Apple"},
+			wantAbsent:  []string{"allow-topic-change", "confirmation", "upload-failure"},
+			wantBody:    []string{`<a href="#upload-error" data-testid="upload-failure-link">`, `id="upload-error"`},
+		},
+		{
+			name: "Apple ID refused after an earlier failed upload",
+			setup: func(t *testing.T, e *env) {
+				withActive(t, e)
+				if _, err := e.svc.Update(t.Context(), pushcert.Update{Actor: admin, Certificate: []byte("not a certificate")}); err == nil {
+					t.Fatal("got no error for garbage, want a refusal")
+				}
+			},
+			input: func(*testing.T, *env) input {
+				return input{map[string]string{"apple_id": "not an email"}, nil}
+			},
+			wantCode: http.StatusUnprocessableEntity,
+			// The earlier failure is not the refusal shown, so Details
+			// still gives its reason in full.
+			wantTestIDs: map[string]string{"upload-error": "Apple ID", "upload-status": "Failed", "upload-failure": "ertificate"},
+			wantAbsent:  []string{"upload-failure-link"},
 		},
 		{
 			name:  "not a certificate",
@@ -284,6 +304,7 @@ func TestCertificateUpload(t *testing.T) {
 					t.Errorf("got %q in the page, want it escaped", bad)
 				}
 			}
+			assertSentences(t, body)
 			if tt.check != nil {
 				tt.check(t, e, before)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -233,12 +234,19 @@ func actorLabel(u auth.User) string {
 	return "unknown"
 }
 
-// sentence starts a message from the service (written in lowercase, to be
-// embedded in others) with a capital letter, to stand on its own on a page.
+// sentence makes a message from the service (written in lowercase and
+// without a final stop, to be embedded in others) stand on its own on a
+// page: a capital letter first and a full stop last.
 func sentence(s string) string {
-	r, n := utf8.DecodeRuneInString(s)
-	if n == 0 || !unicode.IsLower(r) {
+	s = strings.TrimSpace(s)
+	if s == "" {
 		return s
 	}
-	return string(unicode.ToUpper(r)) + s[n:]
+	if r, n := utf8.DecodeRuneInString(s); unicode.IsLower(r) {
+		s = string(unicode.ToUpper(r)) + s[n:]
+	}
+	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "!") && !strings.HasSuffix(s, "?") {
+		s += "."
+	}
+	return s
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
@@ -23,6 +25,8 @@ func TestDashboardShow(t *testing.T) {
 		// texts maps data-testid to the text the element must contain.
 		texts  map[string]string
 		absent []string // data-testids that must not be on the page
+		// notTexts maps data-testid to text the element must not contain.
+		notTexts map[string]string
 	}{
 		{
 			name:  "not set up",
@@ -31,15 +35,17 @@ func TestDashboardShow(t *testing.T) {
 			now:   today(),
 			state: views.StateNotSetUp,
 			texts: map[string]string{
-				"status-state":  "Not set up",
-				"next-step":     "Create a Certificate",
-				"apple-id":      "Not recorded",
-				"upload-status": "No upload yet",
-				"last-change":   "Never",
-				"generate-csr":  "Generate",
-				"upload-form":   "Apple ID",
+				"status-state":     "Not set up",
+				"next-step":        "Create a Certificate",
+				"apple-id":         "Not recorded",
+				"upload-status":    "No upload yet",
+				"last-change":      "Never",
+				"generate-csr":     "Generate",
+				"upload-form":      "Apple ID",
+				"certificate-help": "Required",
 			},
-			absent: []string{"download-csr", "topic", "renew-help", "confirmation", "upload-error", "refusal-banner", "allow-topic-change"},
+			absent:   []string{"download-csr", "topic", "renew-help", "confirmation", "upload-error", "refusal-banner", "allow-topic-change"},
+			notTexts: map[string]string{"certificate-help": "Leave it empty"},
 		},
 		{
 			name:  "CSR downloaded, no certificate yet",
@@ -48,12 +54,27 @@ func TestDashboardShow(t *testing.T) {
 			now:   today(),
 			state: views.StateWaiting,
 			texts: map[string]string{
-				"status-state": "CSR downloaded, waiting for Apple's certificate",
-				"next-step":    "upload it below",
-				"download-csr": "Download the latest CSR again",
-				"pending-csr":  "by ada@example.com",
+				"status-state":     "CSR downloaded, waiting for Apple's certificate",
+				"next-step":        "upload it below",
+				"download-csr":     "Download the latest CSR again",
+				"pending-csr":      "by ada@example.com",
+				"certificate-help": "Required",
 			},
-			absent: []string{"topic", "renew-help"},
+			absent:   []string{"topic", "renew-help"},
+			notTexts: map[string]string{"next-step": "an administrator uploads it"},
+		},
+		{
+			name:  "viewer waiting for the first certificate",
+			user:  viewer,
+			setup: func(t *testing.T, e *env) { e.generateCSR(t) },
+			now:   today(),
+			state: views.StateWaiting,
+			texts: map[string]string{
+				"next-step": "an administrator uploads it here",
+				"read-only": "administrator role",
+			},
+			absent:   []string{"upload-form", "certificate-help"},
+			notTexts: map[string]string{"next-step": "below"},
 		},
 		{
 			name: "active",
@@ -64,19 +85,20 @@ func TestDashboardShow(t *testing.T) {
 			now:   today(),
 			state: views.StateActive,
 			texts: map[string]string{
-				"status-state":    "Active",
-				"next-step":       "nothing for now",
-				"apple-id":        "it@example.com",
-				"topic":           "com.apple.mgmt.External.11111111-2222-4333-8444-555555555555",
-				"apsp-name":       "APSP:11111111-2222-4333-8444-555555555555",
-				"expiry":          today().AddDate(0, 0, 200).Format("2006-01-02 15:04") + " UTC",
-				"expiry-relative": "in 200 days",
-				"last-change":     "by ada@example.com",
-				"upload-status":   "Succeeded",
-				"renew-help":      "APSP:11111111-2222-4333-8444-555555555555",
-				"renew-apple-id":  "it@example.com",
+				"status-state":     "Active",
+				"next-step":        "nothing for now",
+				"apple-id":         "it@example.com",
+				"topic":            "com.apple.mgmt.External.11111111-2222-4333-8444-555555555555",
+				"apsp-name":        "APSP:11111111-2222-4333-8444-555555555555",
+				"expiry":           today().AddDate(0, 0, 200).Format("2006-01-02 15:04") + " UTC",
+				"expiry-relative":  "in 200 days",
+				"last-change":      "by ada@example.com",
+				"upload-status":    "Succeeded",
+				"renew-help":       "APSP:11111111-2222-4333-8444-555555555555",
+				"renew-apple-id":   "it@example.com",
+				"certificate-help": "Leave it empty to change only the Apple ID.",
 			},
-			absent: []string{"upload-failure"},
+			absent: []string{"upload-failure", "upload-failure-link"},
 		},
 		{
 			name: "expires soon",
@@ -169,6 +191,7 @@ func TestDashboardShow(t *testing.T) {
 				"upload-status":  "Failed",
 				"upload-failure": "ertificate",
 			},
+			absent: []string{"upload-failure-link"},
 		},
 		{
 			name: "viewer sees no admin controls",
@@ -184,8 +207,10 @@ func TestDashboardShow(t *testing.T) {
 				"read-only":  "administrator role",
 				"user-label": "vic@example.com",
 				"user-role":  "viewer",
+				"next-step":  "an administrator uploads it here",
 			},
-			absent: []string{"generate-csr", "download-csr", "upload-form", "dev-banner"},
+			absent:   []string{"generate-csr", "download-csr", "upload-form", "dev-banner"},
+			notTexts: map[string]string{"next-step": "below"},
 		},
 	}
 	for _, tt := range tests {
@@ -215,6 +240,46 @@ func TestDashboardShow(t *testing.T) {
 				if n := len(findTestID(t, body, id)); n != 0 {
 					t.Errorf("data-testid=%s: got %d elements, want none", id, n)
 				}
+			}
+			for id, bad := range tt.notTexts {
+				if got := testIDText(t, body, id); strings.Contains(got, bad) {
+					t.Errorf("data-testid=%s: got %q, want no %q", id, got, bad)
+				}
+			}
+			assertSentences(t, body)
+		})
+	}
+}
+
+// assertSentences checks that the messages pushcert words from the
+// service's reasons stand as sentences: a capital letter, a final stop.
+func assertSentences(t *testing.T, body string) {
+	t.Helper()
+	for _, id := range []string{"upload-failure", "upload-error", "history-detail"} {
+		for _, n := range findTestID(t, body, id) {
+			if n.text == "" {
+				continue
+			}
+			if r, _ := utf8.DecodeRuneInString(n.text); unicode.IsLower(r) || !strings.HasSuffix(n.text, ".") {
+				t.Errorf("data-testid=%s: got %q, want a sentence (a capital letter, a final stop)", id, n.text)
+			}
+		}
+	}
+}
+
+func TestSentence(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"the file is not a certificate", "The file is not a certificate."},
+		{"Already a sentence.", "Already a sentence."},
+		{"is it? ", "Is it?"},
+		{"über alles!", "Über alles!"},
+		{"PEM CSR for public key c0309defb686272b", "PEM CSR for public key c0309defb686272b."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := sentence(tt.in); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
 	}
@@ -285,6 +350,7 @@ func TestDashboardHistory(t *testing.T) {
 	if !strings.Contains(rows[1].text, st.Certificate.Topic) || !strings.Contains(rows[1].text, " UTC") {
 		t.Errorf("got upload row %q, want its topic and UTC times", rows[1].text)
 	}
+	assertSentences(t, w.Body.String())
 }
 
 func TestStatusViewRelativeDays(t *testing.T) {

@@ -30,11 +30,14 @@ func TestRenderError(t *testing.T) {
 		wantLink   string
 	}{
 		{"forbidden, signed in without a role", &auth.User{Email: "x@example.com"}, false, http.StatusForbidden, "Access denied",
-			"Your account is not in the pushcert-admins or pushcert-viewers group.", []string{"user-label", "signout"}, []string{"dev-banner", "signin"}, ""},
-		{"signed out", nil, true, http.StatusUnauthorized, "Sign in required", "Sign in to continue.",
-			[]string{"dev-banner", "signin"}, []string{"user-label", "signout"}, `href="/login"`},
+			"Your account is not in the pushcert-admins or pushcert-viewers group.", []string{"user-label", "signout", "error-status"}, []string{"dev-banner", "signin", "signin-again"}, ""},
+		{"session ended", nil, true, http.StatusUnauthorized, "Signed out", "Your session has ended, so nothing was changed.",
+			[]string{"dev-banner", "signin", "signin-again", "error-status"}, []string{"user-label", "signout"}, `href="/login"`},
 		{"viewer, server error", &viewer, false, http.StatusInternalServerError, "Something went wrong", "Try again.",
-			[]string{"user-label", "signout"}, []string{"dev-banner"}, `href="/"`},
+			[]string{"user-label", "signout", "error-status"}, []string{"dev-banner", "signin-again"}, `href="/"`},
+		// web answers GET /signed-out with this page: a notice, not an error.
+		{"signed-out notice", nil, true, http.StatusOK, "Signed out", "You have signed out of pushcert.",
+			[]string{"dev-banner", "signin", "signin-again"}, []string{"user-label", "signout", "error-status"}, `href="/login"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +70,12 @@ func TestRenderError(t *testing.T) {
 			}
 			if tt.wantLink != "" && !strings.Contains(body, tt.wantLink) {
 				t.Errorf("got no %s link, want one", tt.wantLink)
+			}
+			if got, want := strings.Contains(body, "HTTP status"), tt.status >= 300; got != want {
+				t.Errorf("got status line %v, want %v for %d", got, want, tt.status)
+			}
+			if ids := findTestID(t, body, "signin-again"); len(ids) == 1 && (ids[0].text != "Sign in again" || ids[0].attrs["href"] != "/login") {
+				t.Errorf("got sign-in-again link %+v, want \"Sign in again\" to /login", ids[0])
 			}
 			if got := w.Header().Get("Cache-Control"); got != "no-store" {
 				t.Errorf("got Cache-Control %q, want no-store", got)
@@ -145,6 +154,8 @@ func TestLayout(t *testing.T) {
 	}{
 		{"admin in dev mode", admin, true, "/", []string{"/", "/history", "/dev/apple"}, true, "ada@example.com administrator"},
 		{"viewer", viewer, false, "/history", []string{"/", "/history"}, false, "vic@example.com viewer"},
+		// /dev/apple is admin-only, so viewers get no link to a 403.
+		{"viewer in dev mode", viewer, true, "/", []string{"/", "/history"}, true, "vic@example.com viewer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

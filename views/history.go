@@ -1,5 +1,7 @@
 package views
 
+import "strings"
+
 // HistoryView is the audit history, newest first.
 type HistoryView struct {
 	Rows []HistoryRow
@@ -19,4 +21,17 @@ type HistoryRow struct {
 	Topic   string
 	Expiry  string // the certificate's expiry date, empty when not about one
 	Detail  string
+}
+
+// whenDate and whenClock split a time as the pages write it, "2027-11-22
+// 05:00 UTC", into the date and the time of day, so a narrow column breaks
+// the line between them and nowhere else.
+func whenDate(when string) string {
+	date, _, _ := strings.Cut(when, " ")
+	return date
+}
+
+func whenClock(when string) string {
+	_, clock, _ := strings.Cut(when, " ")
+	return clock
 }

@@ -105,7 +105,7 @@ func Layout(s Shell) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if s.Dev {
+			if s.Dev && s.IsAdmin() {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<li><a href=\"/dev/apple\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

@@ -49,6 +49,10 @@ type StatusView struct {
 	UploadStatus        string // in words: "No upload yet", "Succeeded", "Failed"
 	UploadFailed        bool
 	UploadFailureReason string
+	// UploadFailureInForm is true when the failure is the refusal the
+	// upload form shows right now: Details then points there instead of
+	// repeating it.
+	UploadFailureInForm bool
 	Pending             *PendingView // the latest pending CSR, nil if none
 	Form                UploadForm
 }

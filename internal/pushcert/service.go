@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/pushcert/pushcert/internal/auth"
 )
@@ -257,7 +258,7 @@ func (s *Service) appleID(cur State, raw string, upload bool) (string, *Validati
 // parseAppleID accepts a bare email address: no display name, no angle
 // brackets or comments, a domain with a dot, within RFC 5321's lengths.
 func parseAppleID(s string) (string, bool) {
-	if s == "" || len(s) > 254 {
+	if s == "" || len(s) > 254 || !utf8.ValidString(s) {
 		return "", false
 	}
 	for _, r := range s {
