@@ -18,6 +18,12 @@ ENV PUSHCERT_LISTEN_ADDR=:8080 \
 VOLUME ["/data"]
 EXPOSE 8080
 USER nonroot:nonroot
+# The image has no shell or curl: the binary checks itself. "healthcheck"
+# asks /healthz (the process serves); orchestrators that route traffic can
+# probe readiness with "healthcheck -ready" (/readyz: database and provider).
+# On SIGTERM pushcert drains in-flight requests for PUSHCERT_SHUTDOWN_TIMEOUT
+# (20s): give the container longer than that to stop (docker run
+# --stop-timeout 30, Compose stop_grace_period: 30s).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/pushcert", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/pushcert"]

@@ -88,10 +88,12 @@ func recoverPanics(log *slog.Logger, dev bool, next http.Handler) http.Handler {
 }
 
 // logRequests assigns each request an ID (sent back in the request-id
-// header, and client-request-id echoed) and writes one log line per request.
-// It logs the path but never the query, cookies or headers, which can carry
-// codes and tokens.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+// header, and client-request-id echoed), writes one log line per request
+// and records it in the request metrics. It logs the path but never the
+// query, cookies or headers, which can carry codes and tokens. Probes and
+// scrapes, which arrive every few seconds, are logged at debug level
+// unless they fail.
+func logRequests(log *slog.Logger, ops *Ops, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := &requestInfo{started: time.Now(), isAPI: isAPIPath(r.URL.Path)}
 		id := newRequestID()
@@ -101,17 +103,26 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
-		log.Info("request",
+		took := time.Since(ri.started)
+		ops.observe(ri.route, r.Method, sw.status, took)
+		level := slog.LevelInfo
+		if probeRoutes[ri.route] && sw.status < 400 {
+			level = slog.LevelDebug
+		}
+		log.Log(r.Context(), level, "request",
 			"method", r.Method,
 			"route", ri.route,
 			"path", r.URL.Path,
 			"status", sw.status,
-			"duration_ms", float64(time.Since(ri.started).Microseconds())/1000,
+			"duration_ms", float64(took.Microseconds())/1000,
 			"request_id", id,
 			"user_id", ri.userID,
 		)
 	})
 }
+
+// probeRoutes are polled by load balancers and Prometheus.
+var probeRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
 
 func newRequestID() string {
 	var b [16]byte

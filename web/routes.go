@@ -13,10 +13,14 @@ import (
 var apiPrefixes = []string{"/v1.0", "/beta"}
 
 // addRoutes is the complete URL map of the application.
-func addRoutes(mux *http.ServeMux, authn *Authenticator, h routeHandlers) {
-	// Static files and health (public).
+func addRoutes(mux *http.ServeMux, authn *Authenticator, ops *Ops, h routeHandlers) {
+	// Static files and health probes (public).
 	mux.Handle("GET /static/", staticFiles())
 	mux.HandleFunc("GET /healthz", handlers.Healthz)
+	mux.HandleFunc("GET /readyz", h.health.Ready)
+
+	// Prometheus metrics (public, or with the metrics bearer token).
+	mux.HandleFunc("GET /metrics", ops.serveMetrics)
 
 	// Sign-in flow (public).
 	mux.HandleFunc("GET /login", authn.login)

@@ -14,24 +14,27 @@ import (
 )
 
 // NewServer returns the whole application, pages and API, as one
-// http.Handler. devCA is non-nil only in development mode, where it adds the
-// page that plays Apple's portal.
-func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, baseURL, org string, devCA *applesim.CA) http.Handler {
+// http.Handler. ops serves readiness and metrics and counts every request.
+// devCA is non-nil only in development mode, where it adds the page that
+// plays Apple's portal.
+func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, ops *Ops, baseURL, org string, devCA *applesim.CA) http.Handler {
 	dev := devCA != nil
 	mux := http.NewServeMux()
-	addRoutes(mux, authn, routeHandlers{
+	addRoutes(mux, authn, ops, routeHandlers{
 		dashboard:   handlers.NewDashboard(log, svc, dev),
 		certificate: handlers.NewCertificate(log, svc, org, dev),
 		api:         handlers.NewAPI(log, svc, baseURL),
 		notFound:    handlers.NotFound(log, dev),
 		devApple:    newDevApple(log, svc, devCA),
+		// The Authenticator exists only once discovery succeeded.
+		health: handlers.NewHealth(log, ops.db, func() bool { return authn.provider != nil }),
 	})
 	var h http.Handler = recordRoute(mux)
 	h = authn.loadUser(h)
 	h = methodOverride(log, dev, h)
 	h = crossOriginProtection(log, dev, h)
 	h = securityHeaders(authn.formTargets(), strings.HasPrefix(baseURL, "https://"), h)
-	h = logRequests(log, h)
+	h = logRequests(log, ops, h)
 	return recoverPanics(log, dev, h)
 }
 
@@ -43,6 +46,7 @@ type routeHandlers struct {
 	api         *handlers.API
 	notFound    http.Handler
 	devApple    *handlers.DevApple
+	health      *handlers.Health
 }
 
 func newDevApple(log *slog.Logger, svc *pushcert.Service, ca *applesim.CA) *handlers.DevApple {

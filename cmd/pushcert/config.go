@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pushcert/pushcert/internal/alert"
 )
 
 // configMode says what the configuration is for: serving needs everything,
@@ -57,6 +59,11 @@ type config struct {
 	AllowAnyIssuer  bool
 
 	AlertWebhookURL string
+	AlertThresholds []int
+	AlertInterval   time.Duration
+
+	MetricsToken    string
+	ShutdownTimeout time.Duration
 
 	LogFormat string
 	LogLevel  string
@@ -96,7 +103,7 @@ func parseConfig(name string, mode configMode, args []string, getenv func(string
 		}
 		fs.BoolVar(p, flagName, def, help+" ("+envName(flagName)+")")
 	}
-	var previous, scopes, admins, viewers, lifetime string
+	var previous, scopes, admins, viewers, lifetime, thresholds, alertInterval, shutdown string
 	boolean(&c.Dev, "dev", "run on loopback with an embedded OpenID provider, demo users, a local SQLite file and generated secrets")
 	str(&c.ListenAddr, "listen-addr", "", "address to listen on (default :8080, or 127.0.0.1:8080 with -dev)")
 	str(&c.BaseURL, "base-url", "", "external URL of pushcert, as users' browsers reach it, e.g. https://pushcert.example.com")
@@ -121,6 +128,10 @@ func parseConfig(name string, mode configMode, args []string, getenv func(string
 	str(&c.TrustBundleFile, "trust-bundle", "", "PEM file: extra certificate authorities whose push certificates are accepted (optional)")
 	boolean(&c.AllowAnyIssuer, "allow-any-issuer", "accept push certificates from any issuer (testing only)")
 	str(&c.AlertWebhookURL, "alert-webhook-url", "", "URL that receives expiry and upload-failure alerts as JSON (optional)")
+	str(&thresholds, "alert-thresholds", "30,14,7,3,1", "comma-separated days before expiry at which an alert is sent")
+	str(&alertInterval, "alert-interval", "1h", "how often the certificate is checked for alerts")
+	str(&c.MetricsToken, "metrics-token", "", "bearer token /metrics requires (optional; open when empty)")
+	str(&shutdown, "shutdown-timeout", "20s", "how long in-flight requests may take to finish after SIGTERM")
 	str(&c.LogFormat, "log-format", "", "json or text (default json, text with -dev)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 
@@ -139,6 +150,25 @@ func parseConfig(name string, mode configMode, args []string, getenv func(string
 		bad("session-lifetime", "want a duration between 1m and 720h, like 8h")
 	} else {
 		c.SessionLifetime = d
+	}
+
+	if t, err := alert.ParseThresholds(thresholds); err != nil {
+		bad("alert-thresholds", "%v, like 30,14,7,3,1", err)
+	} else {
+		c.AlertThresholds = t
+	}
+	if d, err := time.ParseDuration(alertInterval); err != nil || d < 100*time.Millisecond || d > 24*time.Hour {
+		bad("alert-interval", "want a duration between 100ms and 24h, like 1h")
+	} else {
+		c.AlertInterval = d
+	}
+	if d, err := time.ParseDuration(shutdown); err != nil || d < 0 || d > 10*time.Minute {
+		bad("shutdown-timeout", "want a duration between 0s and 10m, like 20s")
+	} else {
+		c.ShutdownTimeout = d
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		bad("metrics-token", "too short: use at least 16 characters, e.g. from `openssl rand -hex 32`")
 	}
 
 	if c.Dev {

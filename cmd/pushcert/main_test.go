@@ -57,18 +57,61 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// running is run() started in the background by launch.
+type running struct {
+	addr   string
+	out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan error // receives run's result
+}
+
+// launch runs run() in the background and waits for /healthz to answer.
+// The caller stops it with cancel and reads run's result from done.
+func launch(t *testing.T, args []string, getenv func(string) string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- run(ctx, args, getenv, r.out) }()
+	for _, a := range args {
+		if strings.HasPrefix(a, "-listen-addr=") {
+			r.addr = strings.TrimPrefix(a, "-listen-addr=")
+		}
+	}
+	if r.addr == "" {
+		r.addr = getenv("PUSHCERT_LISTEN_ADDR")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + r.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r
+			}
+		}
+		select {
+		case err := <-r.done:
+			cancel()
+			t.Fatalf("run stopped early: %v\n%s", err, r.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("/healthz did not answer within 30 s\n%s", r.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // startRun runs run() in the background until the test ends, and waits for
 // /healthz to answer.
 func startRun(t *testing.T, args []string, getenv func(string) string) (addr string, out *syncBuffer) {
 	t.Helper()
-	out = &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, getenv, out) }()
+	r := launch(t, args, getenv)
 	t.Cleanup(func() {
-		cancel()
+		r.cancel()
 		select {
-		case err := <-done:
+		case err := <-r.done:
 			if err != nil {
 				t.Errorf("run returned %v after cancel, want nil", err)
 			}
@@ -76,33 +119,7 @@ func startRun(t *testing.T, args []string, getenv func(string) string) (addr str
 			t.Error("run did not stop within 30 s of cancel")
 		}
 	})
-	for _, a := range args {
-		if strings.HasPrefix(a, "-listen-addr=") {
-			addr = strings.TrimPrefix(a, "-listen-addr=")
-		}
-	}
-	if addr == "" {
-		addr = getenv("PUSHCERT_LISTEN_ADDR")
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr, out
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run stopped early: %v\n%s", err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz did not answer within 30 s\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return r.addr, r.out
 }
 
 func TestRunSmoke(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,19 +15,17 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/web"
 )
-
-// shutdownGrace is how long in-flight requests (an upload, say) get to
-// finish after SIGTERM before the server closes.
-const shutdownGrace = 20 * time.Second
 
 // run builds the app from its inputs and serves until ctx ends; tests call it too.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -52,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	sign, err := loadSigning(cfg)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -71,11 +73,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		devCA = dev.ca
 	}
 
-	st, svc, err := openService(ctx, cfg, devCA)
+	// The store is closed last, after the server and the checker stopped.
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+
+	notifier, err := newNotifier(cfg, log)
+	if err != nil {
+		return err
+	}
+	checker := alert.NewChecker(log, st, notifier, alert.Config{
+		Thresholds: cfg.AlertThresholds,
+		Interval:   cfg.AlertInterval,
+		ConsoleURL: cfg.BaseURL,
+	})
+	svc := newService(cfg, pokingStore{DB: st, poke: checker.Poke}, sign, devCA)
 
 	authn, err := web.NewAuthenticator(ctx, log, web.AuthConfig{
 		Issuer:          cfg.OIDCIssuer,
@@ -97,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	srv := &http.Server{
-		Handler:           web.NewServer(log, authn, svc, cfg.BaseURL, cfg.Organization, devCA),
+		Handler:           web.NewServer(log, authn, svc, web.NewOps(log, st, cfg.MetricsToken), cfg.BaseURL, cfg.Organization, devCA),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -105,6 +119,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// The checker outlives ctx until the server has drained, so that the
+	// last requests' audit events are still seen; it stops before the store
+	// closes.
+	checkCtx, stopChecker := context.WithCancel(context.WithoutCancel(ctx))
+	checkerDone := make(chan struct{})
+	go func() {
+		defer close(checkerDone)
+		checker.Run(checkCtx)
+	}()
+	defer func() {
+		stopChecker()
+		<-checkerDone
+	}()
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("pushcert listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "dev", cfg.Dev)
@@ -117,54 +145,124 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace_seconds", int(shutdownGrace.Seconds()))
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	// Shutdown stops accepting at once, then waits for in-flight requests
+	// (an upload, say) up to the timeout.
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", cfg.ShutdownTimeout, err)
 	}
+	log.Info("stopped")
 	return nil
 }
 
-// openService opens the store and builds the certificate service with the
-// configured vendor signing and trusted issuers.
-func openService(ctx context.Context, cfg *config, devCA *applesim.CA) (*store.DB, *pushcert.Service, error) {
+// newNotifier returns the webhook alerts go to, or nil when none is
+// configured. Only the webhook's host is logged: its path and query are
+// the secret that lets anyone post to the channel.
+func newNotifier(cfg *config, log *slog.Logger) (alert.Notifier, error) {
+	if cfg.AlertWebhookURL == "" {
+		log.Info("alerts off: no alert webhook configured")
+		return nil, nil
+	}
+	wh, err := web.NewWebhook(cfg.AlertWebhookURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("alerts on", "webhook_host", wh.Host(), "thresholds_days", fmt.Sprint(cfg.AlertThresholds), "interval", cfg.AlertInterval.String())
+	return wh, nil
+}
+
+// pokingStore is the store the service writes through. After every write
+// it pokes the alert checker, which never waits, so that the new audit
+// event is logged and a refused upload alerted within moments rather than
+// at the next interval, and never by the request itself.
+type pokingStore struct {
+	*store.DB
+	poke func()
+}
+
+func (s pokingStore) AddPendingKey(ctx context.Context, k pushcert.PendingKey, e pushcert.Event) error {
+	defer s.poke()
+	return s.DB.AddPendingKey(ctx, k, e)
+}
+
+func (s pokingStore) Activate(ctx context.Context, a pushcert.Activation) (pushcert.State, error) {
+	defer s.poke()
+	return s.DB.Activate(ctx, a)
+}
+
+func (s pokingStore) RecordUploadFailure(ctx context.Context, expectVersion int64, reason string, e pushcert.Event) (pushcert.State, error) {
+	defer s.poke()
+	return s.DB.RecordUploadFailure(ctx, expectVersion, reason, e)
+}
+
+func (s pokingStore) SetAppleID(ctx context.Context, expectVersion int64, appleID string, e pushcert.Event) (pushcert.State, error) {
+	defer s.poke()
+	return s.DB.SetAppleID(ctx, expectVersion, appleID, e)
+}
+
+func (s pokingStore) RotateKeys(ctx context.Context, e pushcert.Event) (int, error) {
+	defer s.poke()
+	return s.DB.RotateKeys(ctx, e)
+}
+
+// openStore opens (and migrates) the configured database.
+func openStore(ctx context.Context, cfg *config) (*store.DB, error) {
 	keys, err := store.NewKeyring(cfg.KeyEncryptionSecret, cfg.KeyEncryptionSecretsPrevious...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("key-encryption secret: %w", err)
+		return nil, fmt.Errorf("key-encryption secret: %w", err)
 	}
 	if dir, ok := sqliteDir(cfg.DatabaseURL); ok {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, nil, fmt.Errorf("create data folder %s: %w", dir, err)
+			return nil, fmt.Errorf("create data folder %s: %w", dir, err)
 		}
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, keys)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open database: %w", err)
+		return nil, fmt.Errorf("open database: %w", err)
 	}
-	vendor, err := loadVendor(cfg)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	roots, err := loadTrustBundle(cfg.TrustBundleFile)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
+	return st, nil
+}
+
+// newService builds the certificate service over st with the configured
+// vendor signing and trusted issuers, and in development mode the CA that
+// plays Apple.
+func newService(cfg *config, st pushcert.Store, s *signing, devCA *applesim.CA) *pushcert.Service {
+	roots := s.roots
 	if devCA != nil {
 		if roots == nil {
 			roots = x509.NewCertPool()
 		}
 		roots.AddCert(devCA.Cert)
 	}
-	svc := pushcert.NewService(st, pushcert.Config{
+	return pushcert.NewService(st, pushcert.Config{
 		Organization:   cfg.Organization,
-		Vendor:         vendor,
+		Vendor:         s.vendor,
 		TrustRoots:     roots,
 		AllowAnyIssuer: cfg.AllowAnyIssuer,
 	})
-	return st, svc, nil
+}
+
+// signing is what the service trusts and signs with, read from files.
+type signing struct {
+	vendor *pushcert.Vendor
+	roots  *x509.CertPool
+}
+
+// loadSigning reads the vendor signing files and the trust bundle, so that
+// a bad file stops startup before anything listens.
+func loadSigning(cfg *config) (*signing, error) {
+	vendor, err := loadVendor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := loadTrustBundle(cfg.TrustBundleFile)
+	if err != nil {
+		return nil, err
+	}
+	return &signing{vendor: vendor, roots: roots}, nil
 }
 
 func loadVendor(cfg *config) (*pushcert.Vendor, error) {
@@ -351,11 +449,13 @@ func rotateKey(ctx context.Context, args []string, getenv func(string) string, s
 			}
 		}
 	}
-	st, svc, err := openService(ctx, cfg, nil)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// Rotating needs neither vendor signing nor trusted issuers.
+	svc := pushcert.NewService(st, pushcert.Config{Organization: cfg.Organization})
 	n, err := svc.RotateKeys(ctx, auth.System)
 	if err != nil {
 		return fmt.Errorf("rotate keys: %w", err)
@@ -364,12 +464,29 @@ func rotateKey(ctx context.Context, args []string, getenv func(string) string, s
 	return nil
 }
 
-// healthcheck asks a running pushcert for /healthz and fails unless it
-// answers 200; container images without a shell use it as their HEALTHCHECK.
+// healthcheck asks a running pushcert for /healthz, or with -ready for
+// /readyz, and fails unless it answers 200; container images without a
+// shell use it as their HEALTHCHECK.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("pushcert healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintln(stdout, "usage: pushcert healthcheck [-ready] [HOST:PORT]  (default PUSHCERT_LISTEN_ADDR, or :8080)")
+		fs.PrintDefaults()
+	}
+	ready := fs.Bool("ready", false, "check /readyz (database reachable, provider discovered) instead of /healthz (process up)")
+	if err := fs.Parse(args); err != nil {
+		if isHelp(err) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 1 {
+		return fmt.Errorf("healthcheck: unexpected argument %q", fs.Arg(1))
+	}
 	addr := getenv("PUSHCERT_LISTEN_ADDR")
-	if len(args) > 0 {
-		addr = args[0]
+	if fs.NArg() == 1 {
+		addr = fs.Arg(0)
 	}
 	if addr == "" {
 		addr = ":8080"
@@ -381,9 +498,13 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
+	path := "/healthz"
+	if *ready {
+		path = "/readyz"
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+path, nil)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
@@ -392,9 +513,10 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 		return fmt.Errorf("healthcheck: %w", err)
 	}
 	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	if resp.StatusCode != http.StatusOK {
-		return errors.New("healthcheck: status " + resp.Status)
+		return fmt.Errorf("healthcheck: %s answered %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
 	}
-	fmt.Fprintln(stdout, "ok")
+	fmt.Fprintln(stdout, strings.TrimSpace(string(body)))
 	return nil
 }

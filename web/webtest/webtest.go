@@ -56,6 +56,8 @@ type Options struct {
 	// SessionSecret and SessionLifetime default to SessionSecret and an hour.
 	SessionSecret   string
 	SessionLifetime time.Duration
+	// MetricsToken, when set, protects /metrics.
+	MetricsToken string
 }
 
 // New starts the application for one test and stops it at cleanup.
@@ -125,7 +127,7 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatalf("authenticator: %v", err)
 	}
-	srv.Config.Handler = web.NewServer(log, authn, svc, base, "Example Test Org", devCA)
+	srv.Config.Handler = web.NewServer(log, authn, svc, web.NewOps(log, st, opts.MetricsToken), base, "Example Test Org", devCA)
 	srv.Start()
 	t.Cleanup(srv.Close)
 
