@@ -369,6 +369,14 @@ func (a *Authenticator) sessionUser(r *http.Request) (auth.User, bool) {
 	return u, true
 }
 
+// identify returns r carrying the session's user, if any.
+func (a *Authenticator) identify(r *http.Request) *http.Request {
+	if u, ok := a.sessionUser(r); ok {
+		return r.WithContext(auth.WithUser(r.Context(), u))
+	}
+	return r
+}
+
 // loadUser puts the session's user, if any, into the request context.
 func (a *Authenticator) loadUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -402,6 +402,25 @@ func TestMethodOverride(t *testing.T) {
 	if got := post("GET"); got != http.StatusBadRequest {
 		t.Errorf("override to GET: got %d, want 400", got)
 	}
+	// A refusal made before routing still shows who is signed in.
+	var big bytes.Buffer
+	mw := multipart.NewWriter(&big)
+	_ = mw.WriteField("_method", "PATCH")
+	fw, _ := mw.CreateFormFile("certificate", "huge.pem")
+	_, _ = fw.Write(bytes.Repeat([]byte("A"), 2<<20))
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, app.URL+"/certificate", &big)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Origin", app.URL)
+	resp, err := admin.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), "admin@example.com") {
+		t.Errorf("oversized upload: got %d, want 413 in the signed-in layout naming the admin", resp.StatusCode)
+	}
 	// PATCH reaches the upload handler, which refuses an empty upload with 422.
 	if got := post("PATCH"); got != http.StatusUnprocessableEntity {
 		t.Errorf("override to PATCH: got %d, want 422 from the upload handler", got)

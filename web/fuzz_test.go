@@ -51,7 +51,7 @@ func FuzzMethodOverride(f *testing.F) {
 		reached = r.Method
 		w.WriteHeader(http.StatusNoContent)
 	})
-	chain := recoverPanics(log, false, crossOriginProtection(log, false, methodOverride(log, false, record)))
+	chain := recoverPanics(log, false, crossOriginProtection(log, false, methodOverride(log, false, nil, record)))
 
 	for _, s := range []struct {
 		method, override, contentType string

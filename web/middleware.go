@@ -186,7 +186,15 @@ func crossOriginProtection(log *slog.Logger, dev bool, next http.Handler) http.H
 // into that method before routing, so the upload form and the JSON API share
 // one update path. Only POST may be overridden, and only to PATCH or DELETE.
 // The form is parsed here, within the same size limit the handlers apply.
-func methodOverride(log *slog.Logger, dev bool, next http.Handler) http.Handler {
+func methodOverride(log *slog.Logger, dev bool, identify func(*http.Request) *http.Request, next http.Handler) http.Handler {
+	// Refusals here come before the user is loaded; identify lets the error
+	// page still show who is signed in.
+	refuse := func(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+		if identify != nil {
+			r = identify(r)
+		}
+		handlers.RenderError(w, r, log, dev, status, title, message)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || isAPIPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
@@ -207,11 +215,11 @@ func methodOverride(log *slog.Logger, dev bool, next http.Handler) http.Handler 
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				handlers.RenderError(w, r, log, dev, http.StatusRequestEntityTooLarge, "File too large",
+				refuse(w, r, http.StatusRequestEntityTooLarge, "File too large",
 					"The upload is larger than 1 MiB, so it cannot be a push certificate. Choose the .pem file Apple issued. Nothing was changed.")
 				return
 			}
-			handlers.RenderError(w, r, log, dev, http.StatusBadRequest, "Form not readable",
+			refuse(w, r, http.StatusBadRequest, "Form not readable",
 				"pushcert could not read the submitted form. Reload the page and try again. Nothing was changed.")
 			return
 		}
@@ -220,7 +228,7 @@ func methodOverride(log *slog.Logger, dev bool, next http.Handler) http.Handler 
 		case http.MethodPatch, http.MethodDelete:
 			r.Method = m
 		default:
-			handlers.RenderError(w, r, log, dev, http.StatusBadRequest, "Request refused",
+			refuse(w, r, http.StatusBadRequest, "Request refused",
 				"A form may only stand in for PATCH or DELETE. Nothing was changed.")
 			return
 		}

@@ -31,7 +31,7 @@ func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, op
 	})
 	var h http.Handler = recordRoute(mux)
 	h = authn.loadUser(h)
-	h = methodOverride(log, dev, h)
+	h = methodOverride(log, dev, authn.identify, h)
 	h = crossOriginProtection(log, dev, h)
 	h = securityHeaders(authn.formTargets(), strings.HasPrefix(baseURL, "https://"), h)
 	h = logRequests(log, ops, h)
