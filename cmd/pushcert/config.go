@@ -30,10 +30,12 @@ const (
 type config struct {
 	Dev bool
 
-	ListenAddr  string
-	BaseURL     string
-	DataDir     string
-	DatabaseURL string
+	ListenAddr string
+	// DevProviderAddr is where -dev runs its OpenID provider.
+	DevProviderAddr string
+	BaseURL         string
+	DataDir         string
+	DatabaseURL     string
 
 	Organization string
 
@@ -106,6 +108,7 @@ func parseConfig(name string, mode configMode, args []string, getenv func(string
 	var previous, scopes, admins, viewers, lifetime, thresholds, alertInterval, shutdown string
 	boolean(&c.Dev, "dev", "run on loopback with an embedded OpenID provider, demo users, a local SQLite file and generated secrets")
 	str(&c.ListenAddr, "listen-addr", "", "address to listen on (default :8080, or 127.0.0.1:8080 with -dev)")
+	str(&c.DevProviderAddr, "dev-provider-addr", "", "with -dev: loopback address of the embedded OpenID provider (default: the listen port + 1)")
 	str(&c.BaseURL, "base-url", "", "external URL of pushcert, as users' browsers reach it, e.g. https://pushcert.example.com")
 	str(&c.DataDir, "data-dir", "", "folder for the SQLite database and dev files (default ./pushcert-data)")
 	str(&c.DatabaseURL, "database-url", "", "sqlite:PATH (default sqlite:DATA_DIR/pushcert.db) or postgres://... for a shared database")

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -691,11 +690,11 @@ type crashServer struct {
 }
 
 // startCrashServer starts pushcert -dev on a free loopback port (the dev
-// provider takes the next one) and waits for /healthz. It is killed at the
+// provider on another) and waits for /healthz. It is killed at the
 // test's end if still running.
 func startCrashServer(t *testing.T, bin, dataDir, dbURL string, setDBURL bool) *crashServer {
 	t.Helper()
-	port := freePortPair(t)
+	listen, provider := freeAddr(t), freeAddr(t)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PUSHCERT_") {
@@ -707,12 +706,12 @@ func startCrashServer(t *testing.T, bin, dataDir, dbURL string, setDBURL bool) *
 	}
 	s := &crashServer{
 		out:    &syncBuffer{},
-		base:   fmt.Sprintf("http://127.0.0.1:%d", port),
-		issuer: fmt.Sprintf("http://127.0.0.1:%d/oidc", port+1),
+		base:   "http://" + listen,
+		issuer: "http://" + provider + "/oidc",
 		client: &http.Client{Timeout: 20 * time.Second},
 		exited: make(chan struct{}),
 	}
-	cmd := exec.CommandContext(t.Context(), bin, "-dev", fmt.Sprintf("-listen-addr=127.0.0.1:%d", port), "-data-dir="+dataDir)
+	cmd := exec.CommandContext(t.Context(), bin, "-dev", "-listen-addr="+listen, "-dev-provider-addr="+provider, "-data-dir="+dataDir)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	// Its own process group, so the kill reaches anything it started.
@@ -812,27 +811,6 @@ func (s *crashServer) api(ctx context.Context, token, method, path string, body 
 		}
 	}
 	return resp.StatusCode, nil
-}
-
-// freePortPair finds a loopback port whose next port is free too, for
-// pushcert and its dev provider.
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
-		ln.Close()
-		if err == nil {
-			ln2.Close()
-			return port
-		}
-	}
-	t.Fatal("no two adjacent free loopback ports")
-	return 0
 }
 
 // tail keeps the end of a process's output for a failure message.

@@ -150,7 +150,7 @@ func TestRunSmoke(t *testing.T) {
 func TestRunDev(t *testing.T) {
 	dir := t.TempDir()
 	listen := freeAddr(t)
-	addr, out := startRun(t, []string{"-dev", "-listen-addr=" + listen, "-data-dir=" + dir}, env(nil))
+	addr, out := startRun(t, []string{"-dev", "-listen-addr=" + listen, "-dev-provider-addr=" + freeAddr(t), "-data-dir=" + dir}, env(nil))
 	if !strings.Contains(out.String(), "development mode") {
 		t.Errorf("got output %q, want the development-mode notice", out.String())
 	}
@@ -352,7 +352,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 func TestHealthcheckCommand(t *testing.T) {
 	listen := freeAddr(t)
-	startRun(t, []string{"-dev", "-listen-addr=" + listen, "-data-dir=" + t.TempDir()}, env(nil))
+	startRun(t, []string{"-dev", "-listen-addr=" + listen, "-dev-provider-addr=" + freeAddr(t), "-data-dir=" + t.TempDir()}, env(nil))
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"healthcheck", listen}, env(nil), &out); err != nil || strings.TrimSpace(out.String()) != "ok" {
 		t.Errorf("healthcheck: got %v %q, want ok", err, out.String())

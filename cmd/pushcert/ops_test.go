@@ -255,7 +255,7 @@ func TestShutdownTimeout(t *testing.T) {
 
 func TestHealthcheckReady(t *testing.T) {
 	listen := freeAddr(t)
-	startRun(t, []string{"-dev", "-listen-addr=" + listen, "-data-dir=" + t.TempDir()}, env(nil))
+	startRun(t, []string{"-dev", "-listen-addr=" + listen, "-dev-provider-addr=" + freeAddr(t), "-data-dir=" + t.TempDir()}, env(nil))
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"healthcheck", "-ready", listen}, env(nil), &out); err != nil || strings.TrimSpace(out.String()) != "ready" {
 		t.Errorf("healthcheck -ready: got %v %q, want ready", err, out.String())

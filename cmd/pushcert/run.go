@@ -358,16 +358,23 @@ func setUpDev(cfg *config, log *slog.Logger, addr *net.TCPAddr) (*devSetup, erro
 		// the secrets, the data folder and the development CA.
 		return &devSetup{provider: nil, ca: ca}, nil
 	}
-	port := 0
-	if addr.Port != 0 {
-		port = addr.Port + 1
+	providerAddr := cfg.DevProviderAddr
+	if providerAddr == "" {
+		port := 0
+		if addr.Port != 0 {
+			port = addr.Port + 1
+		}
+		providerAddr = net.JoinHostPort(addr.IP.String(), strconv.Itoa(port))
+	}
+	if !isLoopbackAddr(providerAddr) {
+		return nil, fmt.Errorf("PUSHCERT_DEV_PROVIDER_ADDR (-dev-provider-addr): the development provider only listens on loopback, like 127.0.0.1:8081")
 	}
 	users := []web.DevUser{
 		{Key: "admin", Label: "Demo Admin", Email: "admin@example.com", Groups: cfg.AdminGroups[:1]},
 		{Key: "viewer", Label: "Demo Viewer", Email: "viewer@example.com", Groups: firstOr(cfg.ViewerGroups, "pushcert-viewers")},
 		{Key: "outsider", Label: "Demo Outsider", Email: "outsider@example.com"},
 	}
-	p, err := web.StartDevProvider(log, net.JoinHostPort(addr.IP.String(), strconv.Itoa(port)), cfg.DataDir, users)
+	p, err := web.StartDevProvider(log, providerAddr, cfg.DataDir, users)
 	if err != nil {
 		return nil, err
 	}
