@@ -1,11 +1,8 @@
 package handlers
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -13,6 +10,7 @@ import (
 
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/browsertest"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/static"
 )
@@ -61,7 +59,7 @@ const measureHistory = `(() => {
 // must fit without scrolling sideways, give the detail room, and keep
 // serials and topics readable rather than in narrow fragments.
 func TestHistoryLayout(t *testing.T) {
-	chromium := chromiumPath(t)
+	chromium := browsertest.Path(t)
 	e := newEnv(t)
 	// Typical data: random topics as Apple makes them, a shared Apple ID
 	// and a colleague with a long address.
@@ -79,7 +77,7 @@ func TestHistoryLayout(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	ctx := startChromium(t, chromium)
+	ctx := browsertest.Start(t, chromium, layoutTimeout, nil)
 	for _, width := range []int64{1280, 1024} {
 		err := chromedp.Do(ctx,
 			chromedp.EmulateViewport(width, 900),
@@ -118,52 +116,4 @@ func assertLines(t *testing.T, width int64, what string, got []float64, want int
 			t.Errorf("%d px: %s %d: got %v lines, want at most %v", width, what, i, n, maxLines)
 		}
 	}
-}
-
-// chromiumPath finds Debian's Chromium. Without it the test skips, except in
-// CI, where a missing browser is a broken setup.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found: CI must install Debian's chromium package (.ci/run does)")
-	}
-	t.Skip("chromium not found; install Debian's chromium package to run the layout test")
-	return ""
-}
-
-// startChromium starts headless Chromium with a fresh profile, off the
-// network, and returns its tab; the test's cleanup closes it.
-func startChromium(t *testing.T, chromium string) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), layoutTimeout)
-	t.Cleanup(cancel)
-	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	// Cleanups run last-registered first: close the tab, then the browser,
-	// and only then is the profile folder removed.
-	t.Cleanup(allocCancel)
-	tabCtx, tabCancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		closeCtx, closeCancel := context.WithTimeout(tabCtx, 15*time.Second)
-		_ = chromedp.Cancel(closeCtx)
-		closeCancel()
-		tabCancel()
-	})
-	return tabCtx
 }

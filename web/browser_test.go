@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 
+	"github.com/pushcert/pushcert/internal/browsertest"
 	"github.com/pushcert/pushcert/web/webtest"
 )
 
@@ -33,7 +33,7 @@ const browserTimeout = 120 * time.Second
 // for another topic refused, and finally check what a viewer sees. It saves
 // a screenshot of every page it visits.
 func TestBrowserFlow(t *testing.T) {
-	chromium := chromiumPath(t)
+	chromium := browsertest.Path(t)
 	app := webtest.New(t, webtest.Options{Dev: true})
 	b := startBrowser(t, chromium, screenshotDir(t))
 	t.Cleanup(func() {
@@ -219,22 +219,6 @@ type downloadedFile struct {
 	data []byte
 }
 
-// chromiumPath finds Debian's Chromium. Without it the test skips, except in
-// CI, where a missing browser is a broken setup.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found: CI must install Debian's chromium package (.ci/run does)")
-	}
-	t.Skip("chromium not found; install Debian's chromium package to run the browser test")
-	return ""
-}
-
 // screenshotDir is where the screenshots go: PUSHCERT_SCREENSHOTS, or
 // artifacts/screenshots. A relative path is taken from the repository root,
 // as the README names it; the test itself runs in web/. The numbered PNGs of
@@ -270,35 +254,9 @@ func screenshotDir(t *testing.T) string {
 // test must work without internet.
 func startBrowser(t *testing.T, chromium, shots string) *browserSession {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	t.Cleanup(cancel)
-
 	var output webtest.SyncBuffer
-	profile := t.TempDir()
-	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(profile),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.CombinedOutput(&output),
-	)
-	// Cleanups run last-registered first: close the browser gracefully,
-	// then make sure its process is gone, and only then is the profile
-	// folder removed.
-	t.Cleanup(allocCancel)
-	tabCtx, tabCancel := chromedp.NewContext(allocCtx)
+	tabCtx := browsertest.Start(t, chromium, browserTimeout, &output)
 	t.Cleanup(func() {
-		closeCtx, closeCancel := context.WithTimeout(tabCtx, 15*time.Second)
-		_ = chromedp.Cancel(closeCtx)
-		closeCancel()
-		tabCancel()
 		if t.Failed() {
 			t.Logf("chromium output:\n%s", output.String())
 		}
