@@ -62,6 +62,7 @@ type API struct {
 	log     *slog.Logger
 	svc     *pushcert.Service
 	baseURL string
+	entity  entityCache
 }
 
 // NewAPI returns the JSON API over svc. baseURL is the external URL the
@@ -85,7 +86,7 @@ func (h *API) Get(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &reqErr):
 		reqErr.write(w)
 	case err != nil:
-		apiServerError(w, r, h.log, fmt.Errorf("get certificate: %w", err))
+		h.fail(w, r, fmt.Errorf("get certificate: %w", err))
 	case !apiExists(st):
 		WriteAPIError(w, http.StatusNotFound, apiCodeNotFound,
 			"No push certificate has been uploaded yet: generate a CSR with POST "+apiResourcePath+"/"+apiGenerateAction+
@@ -130,7 +131,7 @@ func (h *API) GenerateCSR(w http.ResponseWriter, r *http.Request) {
 		pk, err = h.svc.GenerateCSR(r.Context(), actor)
 	}
 	if err != nil {
-		apiServerError(w, r, h.log, fmt.Errorf("generate csr: %w", err))
+		h.fail(w, r, fmt.Errorf("generate csr: %w", err))
 		return
 	}
 	h.writeString(w, r, pk.Request)
@@ -150,10 +151,21 @@ func (h *API) DownloadCSR(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		apiServerError(w, r, h.log, fmt.Errorf("download csr: %w", err))
+		h.fail(w, r, fmt.Errorf("download csr: %w", err))
 		return
 	}
 	h.writeString(w, r, pk.Request)
+}
+
+// fail answers a request the server could not complete with a generic 500
+// in the API's error shape, or, when the client went away meanwhile, with
+// only a line at debug level (see abandon): that is not a server error.
+func (h *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if clientGone(r, err) {
+		abandon(w, r, h.log, err)
+		return
+	}
+	apiServerError(w, r, h.log, err)
 }
 
 // NotFound handles every other path under /v1.0/ and /beta/: 405 with an
@@ -197,7 +209,7 @@ func (h *API) write(w http.ResponseWriter, r *http.Request, create bool) {
 	case errors.As(err, &invalid):
 		writeValidationError(w, invalid)
 	case err != nil:
-		apiServerError(w, r, h.log, fmt.Errorf("write certificate: %w", err))
+		h.fail(w, r, fmt.Errorf("write certificate: %w", err))
 	default:
 		if in.preferTopicChange {
 			w.Header().Set("Preference-Applied", apiTopicChangePrefer)
@@ -710,24 +722,80 @@ type apiField struct {
 // sel is not nil) and its ETag.
 func (h *API) writeEntity(w http.ResponseWriter, r *http.Request, status int, st pushcert.State, sel []string) {
 	etag := apiETag(st)
-	fields := []apiField{
-		{"@odata.context", h.baseURL + apiVersionPrefix(r) + "/$metadata#deviceManagement/applePushNotificationCertificate/$entity"},
-		{"@odata.type", apiEntityType},
-		{"@odata.etag", etag},
+	props, err := h.entity.properties(st)
+	var body []byte
+	if err == nil {
+		body, err = marshalFields([]apiField{
+			{"@odata.context", h.baseURL + apiVersionPrefix(r) + "/$metadata#deviceManagement/applePushNotificationCertificate/$entity"},
+			{"@odata.type", apiEntityType},
+			{"@odata.etag", etag},
+		})
 	}
-	props := entityProperties(st)
-	for _, name := range apiProperties {
-		if sel == nil || contains(sel, name) {
-			fields = append(fields, apiField{name, props[name]})
-		}
-	}
-	body, err := marshalFields(fields)
 	if err != nil {
-		apiServerError(w, r, h.log, fmt.Errorf("encode entity: %w", err))
+		h.fail(w, r, fmt.Errorf("encode entity: %w", err))
 		return
 	}
+	// The annotations' object is opened again to append the properties.
+	body = body[:len(body)-1]
+	for i, name := range apiProperties {
+		if sel == nil || contains(sel, name) {
+			body = append(body, ',')
+			body = append(body, props[i]...)
+		}
+	}
+	body = append(body, '}')
 	w.Header().Set("ETag", etag)
 	writeAPIJSON(w, r, status, body)
+}
+
+// entityCache keeps the entity's properties encoded as JSON, for the one
+// state they were encoded from. Every request still reads the current
+// state and passes it in: the encoding is reused only when that state is
+// the same, field for field, so a change made through any replica shows in
+// the next answer. The PEM certificate, escaped for JSON, is most of the
+// work it saves.
+type entityCache struct {
+	mu    sync.Mutex
+	state pushcert.State
+	props [][]byte // `"name":value` for each of apiProperties; nil until the first use
+}
+
+// properties returns the encoded properties of st, in apiProperties'
+// order. The slices are shared and must not be changed.
+func (c *entityCache) properties(st pushcert.State) ([][]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.props != nil && sameState(c.state, st) {
+		return c.props, nil
+	}
+	values := entityProperties(st)
+	props := make([][]byte, len(apiProperties))
+	for i, name := range apiProperties {
+		b, err := marshalFields([]apiField{{name, values[name]}})
+		if err != nil {
+			return nil, err
+		}
+		props[i] = b[1 : len(b)-1] // without the object's braces
+	}
+	c.state, c.props = st, props
+	return props, nil
+}
+
+// sameState reports whether a and b are the same resource: every field
+// equal, times as instants. A new field of State must be added here.
+func sameState(a, b pushcert.State) bool {
+	if a.ID != b.ID || a.Version != b.Version || a.AppleID != b.AppleID ||
+		a.UploadStatus != b.UploadStatus || a.UploadFailureReason != b.UploadFailureReason ||
+		!a.LastModified.Equal(b.LastModified) || a.LastModifiedBy != b.LastModifiedBy {
+		return false
+	}
+	ac, bc := a.Certificate, b.Certificate
+	if ac == nil || bc == nil {
+		return ac == nil && bc == nil
+	}
+	return ac.Topic == bc.Topic && ac.CommonName == bc.CommonName && ac.SerialNumber == bc.SerialNumber &&
+		ac.Issuer == bc.Issuer && ac.Fingerprint == bc.Fingerprint && ac.PEM == bc.PEM &&
+		ac.NotBefore.Equal(bc.NotBefore) && ac.NotAfter.Equal(bc.NotAfter)
 }
 
 // entityProperties maps st to the entity's properties. Those that come from
@@ -764,7 +832,7 @@ func (h *API) writeString(w http.ResponseWriter, r *http.Request, value string) 
 		{"value", value},
 	})
 	if err != nil {
-		apiServerError(w, r, h.log, fmt.Errorf("encode value: %w", err))
+		h.fail(w, r, fmt.Errorf("encode value: %w", err))
 		return
 	}
 	writeAPIJSON(w, r, http.StatusOK, body)

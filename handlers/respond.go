@@ -7,11 +7,13 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/a-h/templ"
 
@@ -23,31 +25,93 @@ import (
 // buffer first, so a template failure becomes a clean 500 page instead of
 // half a page under a 200.
 func render(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, c templ.Component) {
-	page, err := renderToBuffer(r.Context(), c)
-	if err != nil {
+	buf := getPageBuffer()
+	// The buffer goes back to the pool only after writePage has returned:
+	// a ResponseWriter copies what it is given and keeps none of it.
+	defer putPageBuffer(buf)
+	if err := c.Render(r.Context(), buf); err != nil {
 		serverError(w, r, log, fmt.Errorf("render page: %w", err))
 		return
 	}
-	writePage(w, status, page)
+	writePage(w, status, buf.Bytes())
+}
+
+// Page buffers are pooled: a page is rendered into a buffer with room for
+// it, not one grown by copying, and the buffer is reused.
+const (
+	// pageBufferSize is a new page buffer's capacity: room for the status
+	// page, the page served most (about 5.3 KiB), and a short history.
+	pageBufferSize = 16 << 10
+	// maxPooledPageBuffer is the largest buffer put back: one grown by a
+	// rare large page (a long history) is left to the garbage collector.
+	maxPooledPageBuffer = 256 << 10
+)
+
+var pageBuffers = sync.Pool{
+	New: func() any { return bytes.NewBuffer(make([]byte, 0, pageBufferSize)) },
+}
+
+func getPageBuffer() *bytes.Buffer {
+	return pageBuffers.Get().(*bytes.Buffer)
+}
+
+// putPageBuffer returns buf to the pool, emptied. Nothing may use buf or
+// a slice of its bytes afterwards.
+func putPageBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooledPageBuffer {
+		return
+	}
+	buf.Reset()
+	pageBuffers.Put(buf)
+}
+
+// statusClientClosedRequest is the status recorded for a request whose
+// client went away before its answer was ready (nginx's 499): it is sent
+// without a body, to nobody, but the request log and the metrics then tell
+// it apart from the server's own failures.
+const statusClientClosedRequest = 499
+
+// clientGone reports whether err is the request's own context ending: the
+// client closed the connection (or canceled its HTTP/2 stream) while the
+// request was being served. That is not a failure of the server.
+func clientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && r.Context().Err() != nil
+}
+
+// abandon ends a request whose client went away: one line at debug level
+// and the bare status, with no error page that nobody would read.
+func abandon(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	log.Debug("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+	w.WriteHeader(statusClientClosedRequest)
 }
 
 // serverError logs err and answers with the generic 500 page. err's text
-// never reaches the page: it may name files, queries or keys.
+// never reaches the page: it may name files, queries or keys. When err is
+// only the client going away, it is not logged as an error (see abandon).
 func serverError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	if clientGone(r, err) {
+		abandon(w, r, log, err)
+		return
+	}
 	log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	page, rerr := renderToBuffer(r.Context(), views.ErrorPage(newShell(r, false, "Something went wrong"), views.ErrorView{
+	buf := getPageBuffer()
+	defer putPageBuffer(buf)
+	rerr := views.ErrorPage(newShell(r, false, "Something went wrong"), views.ErrorView{
 		Status:  http.StatusInternalServerError,
 		Title:   "Something went wrong",
 		Message: "pushcert could not complete the request. Nothing was changed by this error; try again, and if it keeps happening an administrator can find the details in the server log.",
-	}))
+	}).Render(r.Context(), buf)
 	if rerr != nil {
 		// The error page itself failed: fall back to plain text rather
-		// than calling render again and looping.
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", fmt.Errorf("render error page: %w", rerr))
+		// than calling render again and looping. When only the client
+		// went away meanwhile, the failure is already logged above.
+		if !clientGone(r, rerr) {
+			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", fmt.Errorf("render error page: %w", rerr))
+		}
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
-	writePage(w, http.StatusInternalServerError, page)
+	writePage(w, http.StatusInternalServerError, buf.Bytes())
 }
 
 // RenderError answers with an error page in the site's layout: status, a
@@ -79,14 +143,6 @@ func newShell(r *http.Request, dev bool, title string) views.Shell {
 		s.User = &u
 	}
 	return s
-}
-
-func renderToBuffer(ctx context.Context, c templ.Component) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := c.Render(ctx, &buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 func writePage(w http.ResponseWriter, status int, page []byte) {

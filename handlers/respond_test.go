@@ -3,16 +3,22 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/a-h/templ"
 
+	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/views"
 )
@@ -190,5 +196,136 @@ func TestLayout(t *testing.T) {
 				t.Errorf("got no versioned stylesheet link, want one")
 			}
 		})
+	}
+}
+
+// logRecord is one line of a JSON log.
+type logRecord struct {
+	Level string `json:"level"`
+	Msg   string `json:"msg"`
+	Err   string `json:"err"`
+}
+
+// recordingLogger logs JSON at every level into a buffer, for asserting
+// on what was logged.
+func recordingLogger() (*slog.Logger, func(t *testing.T) []logRecord) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return log, func(t *testing.T) []logRecord {
+		t.Helper()
+		var recs []logRecord
+		for line := range strings.Lines(buf.String()) {
+			var rec logRecord
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			recs = append(recs, rec)
+		}
+		return recs
+	}
+}
+
+// canceled returns r with a context that has ended, as net/http cancels a
+// request's context when its client closes the connection.
+func canceled(r *http.Request) *http.Request {
+	ctx, cancel := context.WithCancel(r.Context())
+	cancel()
+	return r.WithContext(ctx)
+}
+
+// TestClientGone: when the client goes away while its request is served,
+// what fails is the request's own context. That is logged once, at debug
+// level, and answered with the bare status 499 instead of an error page;
+// a failure of the server is still logged as an error with the 500 page.
+func TestClientGone(t *testing.T) {
+	e := newEnv(t)
+	e.activate(t, "it@example.com", applesim.Request{})
+	tests := []struct {
+		name     string
+		serve    func(log *slog.Logger, w http.ResponseWriter)
+		wantCode int
+		wantLog  []string // level and message of each line
+	}{
+		{"status page", func(log *slog.Logger, w http.ResponseWriter) {
+			NewDashboard(log, e.svc, false).Show(w, canceled(as(httptest.NewRequest(http.MethodGet, "/", nil), admin)))
+		}, statusClientClosedRequest, []string{"DEBUG client went away"}},
+		{"history page", func(log *slog.Logger, w http.ResponseWriter) {
+			NewDashboard(log, e.svc, false).History(w, canceled(as(httptest.NewRequest(http.MethodGet, "/history", nil), admin)))
+		}, statusClientClosedRequest, []string{"DEBUG client went away"}},
+		{"API GET", func(log *slog.Logger, w http.ResponseWriter) {
+			NewAPI(log, e.svc, testBaseURL).Get(w, canceled(as(httptest.NewRequest(http.MethodGet, testResource, nil), admin)))
+		}, statusClientClosedRequest, []string{"DEBUG client went away"}},
+		{"a page whose rendering sees the end", func(log *slog.Logger, w http.ResponseWriter) {
+			r := canceled(as(httptest.NewRequest(http.MethodGet, "/", nil), admin))
+			render(w, r, log, http.StatusOK, views.ErrorPage(newShell(r, false, "Test"), views.ErrorView{Status: 200, Title: "t", Message: "m"}))
+		}, statusClientClosedRequest, []string{"DEBUG client went away"}},
+		{"canceled, but not the request", func(log *slog.Logger, w http.ResponseWriter) {
+			serverError(w, as(httptest.NewRequest(http.MethodGet, "/", nil), admin), log, fmt.Errorf("read state: %w", context.Canceled))
+		}, http.StatusInternalServerError, []string{"ERROR request failed"}},
+		{"another error after the client left", func(log *slog.Logger, w http.ResponseWriter) {
+			serverError(w, canceled(as(httptest.NewRequest(http.MethodGet, "/", nil), admin)), log, errors.New("disk on fire"))
+		}, http.StatusInternalServerError, []string{"ERROR request failed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log, logged := recordingLogger()
+			w := httptest.NewRecorder()
+			tt.serve(log, w)
+			if w.Code != tt.wantCode {
+				t.Errorf("got status %d, want %d", w.Code, tt.wantCode)
+			}
+			if tt.wantCode == statusClientClosedRequest && w.Body.Len() != 0 {
+				t.Errorf("got a body of %d bytes, want none", w.Body.Len())
+			}
+			var got []string
+			for _, rec := range logged(t) {
+				got = append(got, rec.Level+" "+rec.Msg)
+				if rec.Level == "DEBUG" && !strings.Contains(rec.Err, "context canceled") {
+					t.Errorf("debug line: got err %q, want the cancellation", rec.Err)
+				}
+			}
+			if !slices.Equal(got, tt.wantLog) {
+				t.Errorf("got log %q, want %q", got, tt.wantLog)
+			}
+		})
+	}
+}
+
+// TestRenderPooledBuffers: pages rendered one after another, and at once,
+// each get exactly their own bytes, though their buffers are reused.
+func TestRenderPooledBuffers(t *testing.T) {
+	page := func(n int) templ.Component {
+		return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+			_, err := fmt.Fprintf(w, "<p>page %d</p>%s", n, strings.Repeat("x", n*97%(3*pageBufferSize)))
+			return err
+		})
+	}
+	want := func(n int) string {
+		return fmt.Sprintf("<p>page %d</p>%s", n, strings.Repeat("x", n*97%(3*pageBufferSize)))
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 40 {
+				n := g*1000 + i*37
+				w := httptest.NewRecorder()
+				render(w, httptest.NewRequest(http.MethodGet, "/", nil), discardLogger(), http.StatusOK, page(n))
+				if w.Code != http.StatusOK || w.Body.String() != want(n) || w.Header().Get("Content-Length") != strconv.Itoa(len(want(n))) {
+					t.Errorf("page %d: got %d with %d bytes (Content-Length %s), want 200 with %d",
+						n, w.Code, w.Body.Len(), w.Header().Get("Content-Length"), len(want(n)))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// A buffer that grew beyond the limit is not kept.
+	big := getPageBuffer()
+	big.Grow(maxPooledPageBuffer + 1)
+	putPageBuffer(big)
+	for range 10 {
+		if b := getPageBuffer(); b.Cap() > maxPooledPageBuffer || b.Len() != 0 {
+			t.Errorf("got a pooled buffer of cap %d len %d, want at most %d and empty", b.Cap(), b.Len(), maxPooledPageBuffer)
+		}
 	}
 }

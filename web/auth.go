@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -28,6 +29,16 @@ const (
 	sessionCookie = "pushcert_session"
 	loginCookie   = "pushcert_login"
 	loginMaxAge   = 10 * time.Minute
+)
+
+// Limits of the caches of verified credentials (see verifiedCache): how
+// many session cookies and how many bearer tokens each keeps, and how long
+// a credential is trusted before it is verified again, whatever its own
+// expiry, so that a token signed with a key the provider has withdrawn
+// stops working within minutes.
+const (
+	verifiedCacheSize   = 1024
+	verifiedCacheMaxAge = 5 * time.Minute
 )
 
 // AuthConfig is what the Authenticator needs to know about the provider and
@@ -73,6 +84,12 @@ type Authenticator struct {
 	baseURL      string
 	httpClient   *http.Client
 	dev          bool
+	// sessions and tokens remember the credentials that passed full
+	// verification, so that each is verified once, not on every request.
+	sessions *verifiedCache
+	tokens   *verifiedCache
+	// now is the clock for session and token expiry; tests replace it.
+	now func() time.Time
 }
 
 // NewAuthenticator discovers the provider once and prepares sign-in and
@@ -94,6 +111,10 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 	if cfg.SessionLifetime <= 0 {
 		cfg.SessionLifetime = 8 * time.Hour
 	}
+	// Whole seconds, as the cookie's MaxAge and its exp are: then the exp a
+	// session carries never outlasts the cookie's own signed timestamp, and
+	// checking exp (which the session cache does) is checking both.
+	cfg.SessionLifetime = max(cfg.SessionLifetime.Truncate(time.Second), time.Second)
 	client := cfg.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: 15 * time.Second}
@@ -136,8 +157,6 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 			RedirectURL:  strings.TrimSuffix(cfg.BaseURL, "/") + "/auth/callback",
 			Scopes:       scopes,
 		},
-		idVerifier:   provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
-		apiVerifier:  provider.Verifier(&oidc.Config{ClientID: cfg.Audience}),
 		cookies:      cookies,
 		lifetime:     cfg.SessionLifetime,
 		groupsClaim:  cfg.GroupsClaim,
@@ -147,7 +166,15 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 		baseURL:      strings.TrimSuffix(cfg.BaseURL, "/"),
 		httpClient:   client,
 		dev:          cfg.Dev,
+		sessions:     newVerifiedCache(verifiedCacheSize),
+		tokens:       newVerifiedCache(verifiedCacheSize),
+		now:          time.Now,
 	}
+	// The verifiers read the same clock as the caches, so a token's expiry
+	// means the same to both.
+	clock := func() time.Time { return a.now() }
+	a.idVerifier = provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: clock})
+	a.apiVerifier = provider.Verifier(&oidc.Config{ClientID: cfg.Audience, Now: clock})
 	return a, nil
 }
 
@@ -253,7 +280,7 @@ func (a *Authenticator) callback(w http.ResponseWriter, r *http.Request) {
 	s.Values["name"] = u.Name
 	s.Values["email"] = u.Email
 	s.Values["role"] = string(u.Role)
-	s.Values["exp"] = time.Now().Add(a.lifetime).Unix()
+	s.Values["exp"] = a.now().Add(a.lifetime).Unix()
 	if err := s.Save(r, w); err != nil {
 		a.serverError(w, r, fmt.Errorf("save session: %w", err))
 		return
@@ -342,31 +369,53 @@ func groupsFrom(v any) []string {
 }
 
 // sessionUser reads the signed-in user from the session cookie. A missing,
-// tampered, expired or foreign cookie is simply no user.
+// tampered, expired or foreign cookie is simply no user. A cookie that was
+// decoded and checked once is found in a cache until its exp (and for at
+// most verifiedCacheMaxAge at a time), so the HMAC, AES and gob decoding
+// run once per session, not on every request.
 func (a *Authenticator) sessionUser(r *http.Request) (auth.User, bool) {
-	if _, err := r.Cookie(sessionCookie); err != nil {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil {
 		return auth.User{}, false
 	}
+	now := a.now()
+	key := credentialKey(ck.Value)
+	if u, ok := a.sessions.get(key, now); ok {
+		return u, true
+	}
+	u, exp, ok := a.decodeSession(r, now)
+	if !ok {
+		return auth.User{}, false
+	}
+	// exp is in whole seconds and the session is valid while now.Unix() <=
+	// exp: up to the last nanosecond of that second.
+	a.sessions.add(key, u, time.Unix(exp+1, 0).Add(-time.Nanosecond), now)
+	return u, true
+}
+
+// decodeSession fully verifies and decodes the session cookie: its MAC, its
+// encryption, its signed timestamp, and the exp and user it carries.
+func (a *Authenticator) decodeSession(r *http.Request, now time.Time) (u auth.User, exp int64, ok bool) {
 	s, err := a.cookies.New(r, sessionCookie)
 	if err != nil || s.IsNew {
-		return auth.User{}, false
+		return auth.User{}, 0, false
 	}
 	// The cookie's own timestamp is checked by securecookie too; exp also
 	// bounds a session whose cookie a client keeps past its MaxAge.
-	exp, _ := s.Values["exp"].(int64)
-	if exp == 0 || time.Now().Unix() > exp {
-		return auth.User{}, false
+	exp, _ = s.Values["exp"].(int64)
+	if exp == 0 || now.Unix() > exp {
+		return auth.User{}, 0, false
 	}
 	sub, _ := s.Values["sub"].(string)
 	if sub == "" {
-		return auth.User{}, false
+		return auth.User{}, 0, false
 	}
-	u := auth.User{Subject: sub}
+	u = auth.User{Subject: sub}
 	u.Name, _ = s.Values["name"].(string)
 	u.Email, _ = s.Values["email"].(string)
 	role, _ := s.Values["role"].(string)
 	u.Role = auth.Role(role)
-	return u, true
+	return u, exp, true
 }
 
 // identify returns r carrying the session's user, if any.
@@ -470,12 +519,112 @@ func (a *Authenticator) bearerUser(ctx context.Context, header string) (auth.Use
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return auth.User{}, errors.New("no bearer token")
 	}
+	token = strings.TrimSpace(token)
+	// A token verified before is taken from the cache while it is still
+	// valid: the RSA signature check and claims parsing run once per token.
+	now := a.now()
+	key := credentialKey(token)
+	if u, ok := a.tokens.get(key, now); ok {
+		return u, nil
+	}
 	ctx = oidc.ClientContext(ctx, a.httpClient)
-	t, err := a.apiVerifier.Verify(ctx, strings.TrimSpace(token))
+	t, err := a.apiVerifier.Verify(ctx, token)
 	if err != nil {
 		return auth.User{}, fmt.Errorf("verify bearer token: %w", err)
 	}
-	return a.userFromToken(t)
+	u, err := a.userFromToken(t)
+	if err != nil {
+		return auth.User{}, err
+	}
+	// The verifier refuses a token once its expiry is before now, so the
+	// token is valid up to and including t.Expiry.
+	a.tokens.add(key, u, t.Expiry, now)
+	return u, nil
+}
+
+// verifiedCache remembers credentials (session cookies or bearer tokens)
+// that passed full verification, by the SHA-256 of their exact text, with
+// the user each maps to. It is safe for concurrent use.
+//
+// Security rests on three rules: only a credential that was verified is
+// added (a changed byte is another key, which misses and is verified in
+// full); an entry is used only up to the credential's own expiry and never
+// longer than verifiedCacheMaxAge after it was verified; and the cache
+// holds at most max entries, so no number of credentials grows it further.
+type verifiedCache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[[sha256.Size]byte]verifiedEntry
+}
+
+// verifiedEntry is a verified credential's user and the last instant the
+// entry may be used.
+type verifiedEntry struct {
+	user     auth.User
+	notAfter time.Time
+}
+
+func newVerifiedCache(max int) *verifiedCache {
+	return &verifiedCache{max: max, entries: make(map[[sha256.Size]byte]verifiedEntry, max)}
+}
+
+// credentialKey is what the caches key a credential by: its hash, so that
+// the cache holds no usable credential.
+func credentialKey(raw string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(raw))
+}
+
+// get returns the user of the credential with key if it was verified and
+// is still valid at now. An entry past its time is dropped.
+func (c *verifiedCache) get(key [sha256.Size]byte, now time.Time) (auth.User, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok {
+		return auth.User{}, false
+	}
+	if now.After(e.notAfter) {
+		delete(c.entries, key)
+		return auth.User{}, false
+	}
+	return e.user, true
+}
+
+// add remembers a verified credential, valid up to and including expiry,
+// for at most verifiedCacheMaxAge from now. The caller must have verified
+// it. When the cache is full, entries past their time go first, then
+// arbitrary ones: an evicted credential is simply verified again.
+func (c *verifiedCache) add(key [sha256.Size]byte, u auth.User, expiry, now time.Time) {
+	notAfter := now.Add(verifiedCacheMaxAge)
+	if expiry.Before(notAfter) {
+		notAfter = expiry
+	}
+	if now.After(notAfter) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
+		for k, e := range c.entries {
+			if now.After(e.notAfter) {
+				delete(c.entries, k)
+			}
+		}
+		for k := range c.entries {
+			if len(c.entries) < c.max {
+				break
+			}
+			delete(c.entries, k)
+		}
+	}
+	c.entries[key] = verifiedEntry{user: u, notAfter: notAfter}
+}
+
+// size returns how many entries the cache holds.
+func (c *verifiedCache) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
 }
 
 // localPath returns p if it is a path on this site, or "" — so a crafted

@@ -146,9 +146,15 @@ type Store interface {
 	ActiveKey(ctx context.Context) ([]byte, error)
 	// AddPendingKey stores a new pending key (encrypted) and its audit event.
 	AddPendingKey(ctx context.Context, k PendingKey, e Event) error
-	// PendingKeys returns the unconsumed pending keys created at or after
-	// since, newest first, with KeyDER decrypted.
-	PendingKeys(ctx context.Context, since time.Time) ([]PendingKey, error)
+	// LatestPendingKey returns the newest unconsumed pending key created at
+	// or after since, without its private key (KeyDER is nil), or
+	// ErrNotFound when there is none. It decrypts nothing.
+	LatestPendingKey(ctx context.Context, since time.Time) (PendingKey, error)
+	// PendingKeysByHash returns the unconsumed pending keys created at or
+	// after since whose PublicKeyHash is hash, newest first, with KeyDER
+	// decrypted; only those keys are decrypted. It is empty when none
+	// matches.
+	PendingKeysByHash(ctx context.Context, hash string, since time.Time) ([]PendingKey, error)
 	// Activate makes a validated certificate active in one transaction: the
 	// previous active certificate and its key move to history, the pending
 	// key (if any) is consumed and becomes the active key, the upload status

@@ -149,15 +149,13 @@ func (s *Service) GenerateCSR(ctx context.Context, actor auth.User) (PendingKey,
 // LatestCSR returns the newest pending key (without its private key)
 // created within the lifetime, or ErrNotFound when there is none.
 func (s *Service) LatestCSR(ctx context.Context) (PendingKey, error) {
-	keys, err := s.st.PendingKeys(ctx, s.now().Add(-s.lifetime))
+	// The status page asks on every view: the store reads one row and
+	// decrypts nothing, however many CSRs were handed out.
+	pk, err := s.st.LatestPendingKey(ctx, s.now().Add(-s.lifetime))
 	if err != nil {
 		return PendingKey{}, err
 	}
-	if len(keys) == 0 {
-		return PendingKey{}, ErrNotFound
-	}
-	pk := keys[0]
-	pk.KeyDER = nil
+	pk.KeyDER = nil // in case a Store returned it anyway
 	return pk, nil
 }
 
@@ -438,7 +436,10 @@ func (s *Service) trustedIssuer(c *x509.Certificate, now time.Time) bool {
 // lifetime (looked up by public-key hash, then compared) or the active key.
 func (s *Service) matchKey(ctx context.Context, c *x509.Certificate, now time.Time) (pendingID string, ok bool, err error) {
 	if hash, err := PublicKeyHash(c.PublicKey); err == nil {
-		pending, err := s.st.PendingKeys(ctx, now.Add(-s.lifetime))
+		// Only the pending keys with the certificate's public-key hash are
+		// read and decrypted. Each is still compared with the certificate's
+		// key, so a stored hash alone never decides a match.
+		pending, err := s.st.PendingKeysByHash(ctx, strings.ToLower(hash), now.Add(-s.lifetime))
 		if err != nil {
 			return "", false, err
 		}

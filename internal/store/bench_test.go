@@ -27,3 +27,47 @@ func BenchmarkState(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLatestPendingKey reads the newest of 100 pending keys, as the
+// status page does on every view; BenchmarkPendingKeys lists and decrypts
+// all of them, as it did before.
+func BenchmarkLatestPendingKey(b *testing.B) {
+	db := benchPending(b, 100)
+	for b.Loop() {
+		if _, err := db.LatestPendingKey(b.Context(), time.Time{}); err != nil {
+			b.Fatalf("LatestPendingKey: %v", err)
+		}
+	}
+}
+
+func BenchmarkPendingKeys(b *testing.B) {
+	db := benchPending(b, 100)
+	for b.Loop() {
+		if _, err := db.PendingKeys(b.Context(), time.Time{}); err != nil {
+			b.Fatalf("PendingKeys: %v", err)
+		}
+	}
+}
+
+// BenchmarkPendingKeysByHash finds one of 100 pending keys by its hash, as
+// an upload does.
+func BenchmarkPendingKeysByHash(b *testing.B) {
+	db := benchPending(b, 100)
+	k := addPending(b, db, fixtures(b).keys[1], time.Now())
+	for b.Loop() {
+		if ks, err := db.PendingKeysByHash(b.Context(), k.PublicKeyHash, time.Time{}); err != nil || len(ks) != 1 {
+			b.Fatalf("PendingKeysByHash: got %d keys, %v; want 1", len(ks), err)
+		}
+	}
+}
+
+// benchPending opens a SQLite store holding n pending keys.
+func benchPending(b *testing.B, n int) *DB {
+	b.Helper()
+	f := fixtures(b)
+	db := open(b, "sqlite:"+b.TempDir()+"/bench.db", newKeyring(b, secretA))
+	for i := range n {
+		addPending(b, db, f.keys[0], time.Now().Add(time.Duration(i)*time.Millisecond))
+	}
+	return db
+}

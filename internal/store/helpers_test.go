@@ -122,6 +122,8 @@ func runSuite(t *testing.T, b backend) {
 	}{
 		{"fresh state", testFreshState},
 		{"pending keys", testPendingKeys},
+		{"latest pending key", testLatestPendingKey},
+		{"pending keys by hash", testPendingKeysByHash},
 		{"activate with pending key", testActivateWithPending},
 		{"activate keeping active key", testActivateKeepsActiveKey},
 		{"activate errors", testActivateErrors},

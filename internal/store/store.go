@@ -29,7 +29,35 @@ type DB struct {
 	// write transaction and before its commit, numbered from 1, and an error
 	// it returns fails that step as the database would.
 	beforeStmt func(n int) error
+	// stmts are the reads every page view and API GET makes, prepared once
+	// so that SQLite does not parse them again for each request.
+	stmts preparedStmts
 }
+
+// sqliteConns is how many connections a SQLite database keeps.
+const sqliteConns = 4
+
+// preparedStmts are the hot reads, prepared at Open. database/sql prepares
+// each again on every pooled connection it runs on, once.
+type preparedStmts struct {
+	state         *sql.Stmt
+	activeKey     *sql.Stmt
+	latestPending *sql.Stmt
+}
+
+// The queries behind preparedStmts.
+const (
+	// stateQuery reads the State alone: not the active key's ciphertext,
+	// which a page view has no use for.
+	stateQuery     = `SELECT ` + stateCols + ` FROM installation WHERE singleton = 1`
+	activeKeyQuery = `SELECT id, key_ciphertext, key_id FROM installation WHERE singleton = 1`
+	// pendingCols are a pending key's columns but its ciphertext, in the
+	// order scanPending reads them.
+	pendingCols = `id, created_at, created_by_subject, created_by_name, created_by_email,
+		csr_der, request, vendor_signed, public_key_hash`
+	latestPendingQuery = `SELECT ` + pendingCols + ` FROM pending_keys
+		WHERE consumed_at IS NULL AND created_at >= ? ORDER BY created_at DESC, seq DESC LIMIT 1`
+)
 
 var _ pushcert.Store = (*DB)(nil)
 
@@ -51,8 +79,12 @@ func Open(ctx context.Context, dbURL string, keys *Keyring) (*DB, error) {
 	}
 	if d == sqliteDialect {
 		// Writers queue on SQLite's lock anyway; a few connections keep
-		// readers concurrent without piling up file handles.
-		sdb.SetMaxOpenConns(4)
+		// readers concurrent without piling up file handles. All of them
+		// stay open when idle: by default database/sql keeps only two, so
+		// under load connections were closed and opened (and their
+		// statements prepared) again all the time.
+		sdb.SetMaxOpenConns(sqliteConns)
+		sdb.SetMaxIdleConns(sqliteConns)
 	}
 	db := &DB{sql: sdb, d: d, keys: keys}
 	if err := sdb.PingContext(ctx); err != nil {
@@ -63,7 +95,31 @@ func Open(ctx context.Context, dbURL string, keys *Keyring) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("migrate %s database: %w", d.name, err)
 	}
+	// Prepared after migrating: the tables they read must exist.
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare %s statements: %w", d.name, err)
+	}
 	return db, nil
+}
+
+// prepare prepares the hot reads.
+func (db *DB) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&db.stmts.state, stateQuery},
+		{&db.stmts.activeKey, activeKeyQuery},
+		{&db.stmts.latestPending, latestPendingQuery},
+	} {
+		stmt, err := db.sql.PrepareContext(ctx, db.d.rebind(p.query))
+		if err != nil {
+			return err
+		}
+		*p.stmt = stmt
+	}
+	return nil
 }
 
 // Ping reports whether the database is reachable.
@@ -74,8 +130,15 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close closes the prepared statements and the database.
+func (db *DB) Close() error {
+	for _, stmt := range []*sql.Stmt{db.stmts.state, db.stmts.activeKey, db.stmts.latestPending} {
+		if stmt != nil {
+			_ = stmt.Close() // closing the database below releases them anyway
+		}
+	}
+	return db.sql.Close()
+}
 
 // installation is the installation row: the State and the active key's
 // ciphertext.
@@ -85,18 +148,30 @@ type installation struct {
 	keyID string
 }
 
-const installationCols = `id, version, apple_id, topic, common_name, serial, issuer, fingerprint,
-	not_before, not_after, cert_pem, key_ciphertext, key_id, upload_status, upload_failure_reason,
+// stateCols are the installation row's columns that make up the State, in
+// the order scanInstallation reads them; installationCols add the active
+// key's ciphertext.
+const (
+	stateCols = `id, version, apple_id, topic, common_name, serial, issuer, fingerprint,
+	not_before, not_after, cert_pem, upload_status, upload_failure_reason,
 	last_modified, last_modified_subject, last_modified_name, last_modified_email`
+	installationCols = stateCols + `, key_ciphertext, key_id`
+)
 
-func scanInstallation(row interface{ Scan(...any) error }) (installation, error) {
+// scanInstallation reads a row of stateCols and, when withKey, the two
+// columns installationCols add.
+func scanInstallation(row interface{ Scan(...any) error }, withKey bool) (installation, error) {
 	var in installation
 	var c pushcert.Certificate
 	s := &in.state
 	var status string
-	err := row.Scan(&s.ID, &s.Version, &s.AppleID, &c.Topic, &c.CommonName, &c.SerialNumber, &c.Issuer, &c.Fingerprint,
-		scanTime{&c.NotBefore}, scanTime{&c.NotAfter}, &c.PEM, &in.keyCT, &in.keyID, &status, &s.UploadFailureReason,
-		scanTime{&s.LastModified}, &s.LastModifiedBy.Subject, &s.LastModifiedBy.Name, &s.LastModifiedBy.Email)
+	dest := []any{&s.ID, &s.Version, &s.AppleID, &c.Topic, &c.CommonName, &c.SerialNumber, &c.Issuer, &c.Fingerprint,
+		scanTime{&c.NotBefore}, scanTime{&c.NotAfter}, &c.PEM, &status, &s.UploadFailureReason,
+		scanTime{&s.LastModified}, &s.LastModifiedBy.Subject, &s.LastModifiedBy.Name, &s.LastModifiedBy.Email}
+	if withKey {
+		dest = append(dest, &in.keyCT, &in.keyID)
+	}
+	err := row.Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return installation{}, errors.New("the installation row is missing")
 	}
@@ -112,7 +187,7 @@ func scanInstallation(row interface{ Scan(...any) error }) (installation, error)
 
 // State returns the current resource.
 func (db *DB) State(ctx context.Context) (pushcert.State, error) {
-	in, err := scanInstallation(db.sql.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installation WHERE singleton = 1`))
+	in, err := scanInstallation(db.stmts.state.QueryRowContext(ctx), false)
 	if err != nil {
 		return pushcert.State{}, fmt.Errorf("read state: %w", err)
 	}
@@ -124,7 +199,7 @@ func (db *DB) State(ctx context.Context) (pushcert.State, error) {
 func (db *DB) ActiveKey(ctx context.Context) ([]byte, error) {
 	var id, keyID string
 	var ct []byte
-	err := db.sql.QueryRowContext(ctx, `SELECT id, key_ciphertext, key_id FROM installation WHERE singleton = 1`).Scan(&id, &ct, &keyID)
+	err := db.stmts.activeKey.QueryRowContext(ctx).Scan(&id, &ct, &keyID)
 	if err != nil {
 		return nil, fmt.Errorf("read active key: %w", err)
 	}
@@ -167,24 +242,47 @@ func (db *DB) AddPendingKey(ctx context.Context, k pushcert.PendingKey, e pushce
 }
 
 // PendingKeys returns the unconsumed pending keys created at or after since,
-// newest first, with KeyDER decrypted.
+// newest first, with KeyDER decrypted. The service reads one key at a time
+// (LatestPendingKey, PendingKeysByHash); this lists them all, for
+// inspection and tests.
 func (db *DB) PendingKeys(ctx context.Context, since time.Time) ([]pushcert.PendingKey, error) {
-	rows, err := db.sql.QueryContext(ctx, db.d.rebind(`SELECT id, created_at, created_by_subject, created_by_name, created_by_email,
-		key_ciphertext, key_id, csr_der, request, vendor_signed, public_key_hash
-		FROM pending_keys WHERE consumed_at IS NULL AND created_at >= ? ORDER BY created_at DESC, seq DESC`),
-		db.d.timeArg(since))
+	keys, err := db.pendingKeys(ctx, `consumed_at IS NULL AND created_at >= ?`, db.d.timeArg(since))
 	if err != nil {
 		return nil, fmt.Errorf("list pending keys: %w", err)
+	}
+	return keys, nil
+}
+
+// PendingKeysByHash returns the unconsumed pending keys created at or after
+// since whose public-key hash is hash (lowercase hex, as
+// pushcert.PublicKeyHash makes it), newest first, with KeyDER decrypted. Only
+// these keys are decrypted: an upload finds its key without opening every
+// pending key of the lifetime. There is one at most, unless the same key
+// pair was stored twice.
+func (db *DB) PendingKeysByHash(ctx context.Context, hash string, since time.Time) ([]pushcert.PendingKey, error) {
+	keys, err := db.pendingKeys(ctx, `public_key_hash = ? AND consumed_at IS NULL AND created_at >= ?`, hash, db.d.timeArg(since))
+	if err != nil {
+		return nil, fmt.Errorf("find pending key by hash: %w", err)
+	}
+	return keys, nil
+}
+
+// pendingKeys returns the pending keys matching where, newest first, with
+// KeyDER decrypted.
+func (db *DB) pendingKeys(ctx context.Context, where string, args ...any) ([]pushcert.PendingKey, error) {
+	rows, err := db.sql.QueryContext(ctx, db.d.rebind(`SELECT `+pendingCols+`, key_ciphertext, key_id
+		FROM pending_keys WHERE `+where+` ORDER BY created_at DESC, seq DESC`), args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var keys []pushcert.PendingKey
 	for rows.Next() {
-		var k pushcert.PendingKey
 		var ct []byte
 		var keyID string
-		if err := rows.Scan(&k.ID, scanTime{&k.CreatedAt}, &k.CreatedBy.Subject, &k.CreatedBy.Name, &k.CreatedBy.Email,
-			&ct, &keyID, &k.CSRDER, &k.Request, &k.VendorSigned, &k.PublicKeyHash); err != nil {
-			return nil, fmt.Errorf("list pending keys: %w", err)
+		k, err := scanPending(rows, &ct, &keyID)
+		if err != nil {
+			return nil, err
 		}
 		if k.KeyDER, err = db.keys.decrypt(ct, keyID, aadPending(k.ID)); err != nil {
 			return nil, fmt.Errorf("decrypt pending key %s: %w", k.ID, err)
@@ -192,9 +290,35 @@ func (db *DB) PendingKeys(ctx context.Context, since time.Time) ([]pushcert.Pend
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list pending keys: %w", err)
+		return nil, err
 	}
 	return keys, nil
+}
+
+// LatestPendingKey returns the newest unconsumed pending key created at or
+// after since, without its private key (KeyDER is nil: nothing is
+// decrypted), or pushcert.ErrNotFound when there is none.
+func (db *DB) LatestPendingKey(ctx context.Context, since time.Time) (pushcert.PendingKey, error) {
+	k, err := scanPending(db.stmts.latestPending.QueryRowContext(ctx, db.d.timeArg(since)))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return pushcert.PendingKey{}, fmt.Errorf("latest pending key: %w", pushcert.ErrNotFound)
+	case err != nil:
+		return pushcert.PendingKey{}, fmt.Errorf("read latest pending key: %w", err)
+	}
+	return k, nil
+}
+
+// scanPending reads the pendingCols of a row, and then into extra, if
+// given, the columns the query adds after them.
+func scanPending(row interface{ Scan(...any) error }, extra ...any) (pushcert.PendingKey, error) {
+	var k pushcert.PendingKey
+	dest := append([]any{&k.ID, scanTime{&k.CreatedAt}, &k.CreatedBy.Subject, &k.CreatedBy.Name, &k.CreatedBy.Email,
+		&k.CSRDER, &k.Request, &k.VendorSigned, &k.PublicKeyHash}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return pushcert.PendingKey{}, err
+	}
+	return k, nil
 }
 
 // PrunePendingKeys deletes pending keys created before the cutoff, consumed
@@ -526,7 +650,7 @@ func (t *tx) run(ctx context.Context, expect int64, fn func(t *tx, cur installat
 	if err != nil {
 		return err
 	}
-	cur, err := scanInstallation(row)
+	cur, err := scanInstallation(row, true)
 	if err != nil {
 		return fmt.Errorf("lock installation: %w", err)
 	}
@@ -608,11 +732,11 @@ func (t *tx) addEvent(ctx context.Context, e pushcert.Event) error {
 
 // state reads the installation's state inside the transaction.
 func (t *tx) state(ctx context.Context) (pushcert.State, error) {
-	row, err := t.queryRow(ctx, `SELECT `+installationCols+` FROM installation WHERE singleton = 1`)
+	row, err := t.queryRow(ctx, stateQuery)
 	if err != nil {
 		return pushcert.State{}, err
 	}
-	in, err := scanInstallation(row)
+	in, err := scanInstallation(row, false)
 	if err != nil {
 		return pushcert.State{}, fmt.Errorf("read state: %w", err)
 	}

@@ -135,6 +135,147 @@ func testPendingKeys(t *testing.T, b backend) {
 	}
 }
 
+func testLatestPendingKey(t *testing.T, b backend) {
+	u := b.newURL(t)
+	db := open(t, u, newKeyring(t, secretA))
+	f := fixtures(t)
+	t0 := time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+
+	if _, err := db.LatestPendingKey(t.Context(), time.Time{}); !errors.Is(err, pushcert.ErrNotFound) {
+		t.Fatalf("LatestPendingKey of none: got %v, want ErrNotFound", err)
+	}
+	var added []pushcert.PendingKey
+	for i, at := range []time.Time{t0, t0.Add(time.Hour), t0.Add(time.Hour)} {
+		k := newPending(t, f.keys[i], at)
+		k.VendorSigned = i == 1
+		if err := db.AddPendingKey(t.Context(), k, csrEvent(k)); err != nil {
+			t.Fatalf("AddPendingKey: %v", err)
+		}
+		added = append(added, k)
+	}
+	// want is added[i] as the store returns it: no private key.
+	want := func(i int) pushcert.PendingKey {
+		k := added[i]
+		k.CreatedAt = utc(k.CreatedAt)
+		k.CreatedBy = withoutRole(k.CreatedBy)
+		k.KeyDER = nil
+		return k
+	}
+	tests := []struct {
+		name  string
+		since time.Time
+		want  int // index into added; -1 for ErrNotFound
+	}{
+		// added[1] and added[2] share a time: the one stored later is newer.
+		{"all", time.Time{}, 2},
+		{"since the newest, inclusive", t0.Add(time.Hour), 2},
+		{"since after all", t0.Add(time.Hour + time.Microsecond), -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := db.LatestPendingKey(t.Context(), tt.since)
+			if tt.want < 0 {
+				if !errors.Is(err, pushcert.ErrNotFound) {
+					t.Errorf("got %+v, %v, want ErrNotFound", got, err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, want(tt.want)) {
+				t.Errorf("got %+v, %v, want %+v", got, err, want(tt.want))
+			}
+		})
+	}
+
+	// It agrees with the newest of PendingKeys, but for the private key.
+	all := mustPending(t, db, time.Time{})
+	all[0].KeyDER = nil
+	if got, err := db.LatestPendingKey(t.Context(), time.Time{}); err != nil || !reflect.DeepEqual(got, all[0]) {
+		t.Errorf("got %+v, %v, want the newest of PendingKeys %+v", got, err, all[0])
+	}
+
+	// A consumed key is no longer pending: the next newest is the latest.
+	if _, err := db.Activate(t.Context(), activation(0, issue(t, f.ca, f.keys[2], ""), added[2].ID, t0.Add(2*time.Hour))); err != nil {
+		t.Fatalf("Activate: %v", err)
+	}
+	if got, err := db.LatestPendingKey(t.Context(), time.Time{}); err != nil || !reflect.DeepEqual(got, want(1)) {
+		t.Errorf("after consuming the newest: got %+v, %v, want %+v", got, err, want(1))
+	}
+
+	// It decrypts nothing: it works with a keyring that cannot open the
+	// stored keys, where PendingKeys cannot.
+	db.Close()
+	db = open(t, u, newKeyring(t, secretB))
+	if _, err := db.PendingKeys(t.Context(), time.Time{}); !errors.Is(err, ErrSecretMismatch) {
+		t.Errorf("PendingKeys with another secret: got %v, want ErrSecretMismatch", err)
+	}
+	if got, err := db.LatestPendingKey(t.Context(), time.Time{}); err != nil || !reflect.DeepEqual(got, want(1)) {
+		t.Errorf("with another secret: got %+v, %v, want %+v", got, err, want(1))
+	}
+}
+
+func testPendingKeysByHash(t *testing.T, b backend) {
+	u := b.newURL(t)
+	f := fixtures(t)
+	t0 := time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+
+	// The first key is stored under a secret the store is then reopened
+	// without: it can no longer be decrypted, and finding the others must
+	// not try to.
+	db := open(t, u, newKeyring(t, secretB))
+	unreadable := addPending(t, db, f.keys[0], t0)
+	db.Close()
+	db = open(t, u, newKeyring(t, secretA))
+	older := addPending(t, db, f.keys[1], t0)
+	newer := addPending(t, db, f.keys[2], t0.Add(time.Hour))
+	consumed := addPending(t, db, f.keys[3], t0.Add(time.Hour))
+	if _, err := db.Activate(t.Context(), activation(0, issue(t, f.ca, f.keys[3], ""), consumed.ID, t0.Add(2*time.Hour))); err != nil {
+		t.Fatalf("Activate: %v", err)
+	}
+	stored := func(k pushcert.PendingKey) []pushcert.PendingKey {
+		k.CreatedAt = utc(k.CreatedAt)
+		k.CreatedBy = withoutRole(k.CreatedBy)
+		return []pushcert.PendingKey{k}
+	}
+
+	tests := []struct {
+		name  string
+		hash  string
+		since time.Time
+		want  []pushcert.PendingKey
+	}{
+		{"the older key", older.PublicKeyHash, time.Time{}, stored(older)},
+		{"the newer key", newer.PublicKeyHash, time.Time{}, stored(newer)},
+		{"since its time, inclusive", newer.PublicKeyHash, t0.Add(time.Hour), stored(newer)},
+		{"created before since", older.PublicKeyHash, t0.Add(time.Microsecond), nil},
+		{"consumed", consumed.PublicKeyHash, time.Time{}, nil},
+		{"no such hash", strings.Repeat("0", 64), time.Time{}, nil},
+		{"empty hash", "", time.Time{}, nil},
+		{"hash in SQL", "' OR '1'='1", time.Time{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := db.PendingKeysByHash(t.Context(), tt.hash, tt.since)
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %d keys %+v, %v; want %d keys %+v", len(got), got, err, len(tt.want), tt.want)
+			}
+		})
+	}
+	if _, err := db.PendingKeys(t.Context(), time.Time{}); !errors.Is(err, ErrSecretMismatch) {
+		t.Errorf("PendingKeys with an unreadable key: got %v, want ErrSecretMismatch", err)
+	}
+	_, err := db.PendingKeysByHash(t.Context(), unreadable.PublicKeyHash, time.Time{})
+	assertMismatch(t, "PendingKeysByHash of the unreadable key", err)
+
+	// The lookup is indexed (migration 0003).
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'pending_keys_public_key_hash'`
+	if b.name == "postgres" {
+		q = `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'pending_keys_public_key_hash'`
+	}
+	if got := count(t, db, q); got != 1 {
+		t.Errorf("index on public_key_hash: got %d, want 1", got)
+	}
+}
+
 func testActivateWithPending(t *testing.T, b backend) {
 	db := open(t, b.newURL(t), newKeyring(t, secretA))
 	f := fixtures(t)
@@ -623,6 +764,9 @@ func testAADBinding(t *testing.T, b backend) {
 	exec(`UPDATE pending_keys SET key_ciphertext = ?, key_id = ? WHERE id = ?`, ct, keyID, k2.ID)
 	if _, err := db.PendingKeys(t.Context(), time.Time{}); err == nil || !strings.Contains(err.Error(), "does not authenticate") {
 		t.Errorf("PendingKeys with a moved ciphertext: got %v, want an authentication error", err)
+	}
+	if _, err := db.PendingKeysByHash(t.Context(), k2.PublicKeyHash, time.Time{}); err == nil || !strings.Contains(err.Error(), "does not authenticate") {
+		t.Errorf("PendingKeysByHash with a moved ciphertext: got %v, want an authentication error", err)
 	}
 	exec(`UPDATE installation SET key_ciphertext = ?, key_id = ?`, ct, keyID)
 	if _, err := db.ActiveKey(t.Context()); err == nil || !strings.Contains(err.Error(), "does not authenticate") {

@@ -1,0 +1,213 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/store"
+)
+
+// entityUncached is the entity as writeEntity encoded it before the cache:
+// every property marshalled on every request.
+func entityUncached(t *testing.T, baseURL, prefix string, st pushcert.State, sel []string) []byte {
+	t.Helper()
+	fields := []apiField{
+		{"@odata.context", baseURL + prefix + "/$metadata#deviceManagement/applePushNotificationCertificate/$entity"},
+		{"@odata.type", apiEntityType},
+		{"@odata.etag", apiETag(st)},
+	}
+	props := entityProperties(st)
+	for _, name := range apiProperties {
+		if sel == nil || contains(sel, name) {
+			fields = append(fields, apiField{name, props[name]})
+		}
+	}
+	body, err := marshalFields(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// TestAPIEntityCacheOutput: the cached encoding answers byte for byte what
+// encoding every property on each request answered, for every state,
+// selection and version prefix, in any order of requests.
+func TestAPIEntityCacheOutput(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 891000000, time.UTC)
+	cert := &pushcert.Certificate{
+		Topic: "com.apple.mgmt.External.0d3e5b4a-0000-4000-8000-000000000001", CommonName: "APSP:0d3e5b4a",
+		SerialNumber: "0A1B", Issuer: "Apple Application Integration 2 Certification Authority", Fingerprint: "AB12",
+		NotBefore: at, NotAfter: at.AddDate(1, 0, 0),
+		PEM: "-----BEGIN CERTIFICATE-----\nMIIB<script>&\"\n-----END CERTIFICATE-----\n",
+	}
+	by := auth.User{Subject: "sub-ada", Name: "Ada", Email: "ada@example.com"}
+	states := map[string]pushcert.State{
+		"new":    {ID: "id-1", Version: 1, UploadStatus: pushcert.UploadNone},
+		"failed": {ID: "id-1", Version: 2, UploadStatus: pushcert.UploadFailed, UploadFailureReason: "expired \"quoted\" <b>"},
+		"active": {ID: "id-1", Version: 3, AppleID: "it@example.com", Certificate: cert, UploadStatus: pushcert.UploadSucceeded,
+			LastModified: at, LastModifiedBy: by},
+	}
+	sels := [][]string{nil, {"id"}, {"certificate", "appleIdentifier"}, {"expirationDateTime", "lastModifiedDateTime", "topicIdentifier"}}
+	h := NewAPI(discardLogger(), nil, testBaseURL)
+	for round := range 2 {
+		for name, st := range states {
+			for _, prefix := range []string{"/v1.0", "/beta"} {
+				for _, sel := range sels {
+					t.Run(fmt.Sprintf("%d %s %s %v", round, name, prefix, sel), func(t *testing.T) {
+						w := httptest.NewRecorder()
+						h.writeEntity(w, httptest.NewRequest(http.MethodGet, prefix+apiResourcePath, nil), http.StatusOK, st, sel)
+						if want := entityUncached(t, testBaseURL, prefix, st, sel); !bytes.Equal(w.Body.Bytes(), want) {
+							t.Errorf("got %s, want %s", w.Body, want)
+						}
+						if got, want := w.Header().Get("ETag"), apiETag(st); got != want {
+							t.Errorf("ETag: got %q, want %q", got, want)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestSameState: every field of State and of its Certificate takes part in
+// the comparison, so a cached encoding is never reused for a state that
+// differs in anything. A field added to either type fails this test until
+// sameState compares it.
+func TestSameState(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	base := func() pushcert.State {
+		return pushcert.State{
+			ID: "id", Version: 3, AppleID: "it@example.com", UploadStatus: pushcert.UploadSucceeded,
+			UploadFailureReason: "r", LastModified: at,
+			LastModifiedBy: auth.User{Subject: "s", Name: "n", Email: "e", Role: auth.RoleAdmin},
+			Certificate: &pushcert.Certificate{Topic: "t", CommonName: "c", SerialNumber: "s", Issuer: "i",
+				Fingerprint: "f", NotBefore: at, NotAfter: at.Add(time.Hour), PEM: "p"},
+		}
+	}
+	// A copy in another time zone, with its own Certificate, is the same.
+	other := base()
+	c := *other.Certificate
+	loc := time.FixedZone("X", 3600)
+	c.NotBefore, c.NotAfter, other.LastModified = c.NotBefore.In(loc), c.NotAfter.In(loc), other.LastModified.In(loc)
+	other.Certificate = &c
+	if !sameState(base(), other) {
+		t.Errorf("equal states: got different, want the same")
+	}
+	if !sameState(pushcert.State{}, pushcert.State{}) {
+		t.Errorf("zero states: got different, want the same")
+	}
+
+	// change makes field differ: strings get a suffix, times move, and
+	// the certificate pointer becomes nil.
+	change := func(v reflect.Value) {
+		switch x := v.Interface().(type) {
+		case time.Time:
+			v.Set(reflect.ValueOf(x.Add(time.Nanosecond)))
+		case *pushcert.Certificate:
+			v.Set(reflect.Zero(v.Type()))
+		case auth.User:
+			x.Role += "x"
+			v.Set(reflect.ValueOf(x))
+		default:
+			switch v.Kind() {
+			case reflect.String:
+				v.SetString(v.String() + "x")
+			case reflect.Int64:
+				v.SetInt(v.Int() + 1)
+			default:
+				t.Fatalf("field of kind %s: teach this test and sameState about it", v.Kind())
+			}
+		}
+	}
+	stateType := reflect.TypeFor[pushcert.State]()
+	for i := range stateType.NumField() {
+		name := stateType.Field(i).Name
+		st := base()
+		change(reflect.ValueOf(&st).Elem().Field(i))
+		if sameState(base(), st) || sameState(st, base()) {
+			t.Errorf("State.%s changed: got the same, want different", name)
+		}
+	}
+	certType := reflect.TypeFor[pushcert.Certificate]()
+	for i := range certType.NumField() {
+		name := certType.Field(i).Name
+		st := base()
+		c := *st.Certificate
+		change(reflect.ValueOf(&c).Elem().Field(i))
+		st.Certificate = &c
+		if sameState(base(), st) || sameState(st, base()) {
+			t.Errorf("Certificate.%s changed: got the same, want different", name)
+		}
+	}
+	for _, name := range []string{"Subject", "Name", "Email"} {
+		st := base()
+		f := reflect.ValueOf(&st.LastModifiedBy).Elem().FieldByName(name)
+		f.SetString(f.String() + "x")
+		if sameState(base(), st) {
+			t.Errorf("LastModifiedBy.%s changed: got the same, want different", name)
+		}
+	}
+}
+
+// TestAPIGetSeesOtherReplicas: two replicas over one database. Each GET
+// reads the current state, so a change written through one replica is in
+// the other's very next answer, cached encoding or not.
+func TestAPIGetSeesOtherReplicas(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "p.db")
+	replica := func() *apiFixture {
+		t.Helper()
+		kr, err := store.NewKeyring(strings.Repeat("k", 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(context.Background(), dbURL, kr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		f := &apiFixture{st: st, svc: pushcert.NewService(st, pushcert.Config{Organization: "Example Org"})}
+		api := NewAPI(slog.New(slog.DiscardHandler), f.svc, testBaseURL)
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET "+testResource, api.Get)
+		mux.HandleFunc("PATCH "+testResource, api.Patch)
+		f.h = f.middleware(mux)
+		return f
+	}
+	a, b := replica(), replica()
+	a.upload(t, "", time.Now().AddDate(1, 0, 0))
+
+	get := func(f *apiFixture) (map[string]any, string) {
+		t.Helper()
+		w := f.do(t, http.MethodGet, testResource, nil)
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET: got %d %s, want 200", w.Code, w.Body)
+		}
+		return decodeAPIObject(t, w), w.Header().Get("ETag")
+	}
+	for i, appleID := range []string{"first@example.com", "second@example.com", "third@example.com"} {
+		writer, reader := a, b
+		if i%2 == 1 {
+			writer, reader = b, a
+		}
+		_, before := get(reader) // the reader's cache holds the state before the change
+		w := writer.do(t, http.MethodPatch, testResource, jsonBody(t, map[string]string{"appleIdentifier": appleID}))
+		if w.Code != http.StatusOK {
+			t.Fatalf("PATCH: got %d %s, want 200", w.Code, w.Body)
+		}
+		got, etag := get(reader)
+		if got["appleIdentifier"] != appleID || etag == before || got["@odata.etag"] != etag {
+			t.Errorf("change %d: got apple id %v, ETag %q (before %q), want %s and a new ETag", i+1, got["appleIdentifier"], etag, before, appleID)
+		}
+	}
+}
