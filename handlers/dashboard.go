@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -82,18 +81,9 @@ func parseDone(r *http.Request) views.Done {
 // loadStatus reads what the status page shows. The upload handler uses it
 // too, to show the page again with a refusal.
 func loadStatus(ctx context.Context, svc *pushcert.Service, now time.Time) (views.StatusView, error) {
-	st, err := svc.State(ctx)
+	st, pending, err := svc.Status(ctx)
 	if err != nil {
 		return views.StatusView{}, err
-	}
-	var pending *pushcert.PendingKey
-	pk, err := svc.LatestCSR(ctx)
-	switch {
-	case errors.Is(err, pushcert.ErrNotFound):
-	case err != nil:
-		return views.StatusView{}, fmt.Errorf("read latest csr: %w", err)
-	default:
-		pending = &pk
 	}
 	return statusView(st, pending, now), nil
 }

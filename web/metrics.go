@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,20 @@ type Ops struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	metrics  http.Handler
+	// series keeps the counter and histogram of each route, method and
+	// status seen, so a request does not hash its labels into the vectors
+	// again. Its keys are as bounded as the labels.
+	series sync.Map // seriesKey → *requestSeries
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewOps returns the operational endpoints over db. A non-empty
@@ -110,8 +125,17 @@ func (o *Ops) observe(route, method string, status int, d time.Duration) {
 	if route == "" {
 		route = "unmatched" // refused by middleware before routing
 	}
-	o.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
-	o.duration.WithLabelValues(route).Observe(d.Seconds())
+	key := seriesKey{route, methodLabel(method), status}
+	v, ok := o.series.Load(key)
+	if !ok {
+		v, _ = o.series.LoadOrStore(key, &requestSeries{
+			count:    o.requests.WithLabelValues(key.route, key.method, strconv.Itoa(status)),
+			duration: o.duration.WithLabelValues(key.route),
+		})
+	}
+	s := v.(*requestSeries)
+	s.count.Inc()
+	s.duration.Observe(d.Seconds())
 }
 
 func methodLabel(m string) string {

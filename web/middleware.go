@@ -97,9 +97,12 @@ func logRequests(log *slog.Logger, ops *Ops, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := &requestInfo{started: time.Now(), isAPI: isAPIPath(r.URL.Path)}
 		id := newRequestID()
-		w.Header().Set(handlers.HeaderRequestID, id)
+		// Assigned under the canonical keys computed once, as Set would
+		// store them, without canonicalizing the names on every request.
+		h := w.Header()
+		h[headerRequestID] = []string{id}
 		if c := r.Header.Get(handlers.HeaderClientRequestID); validClientRequestID(c) {
-			w.Header().Set(handlers.HeaderClientRequestID, c)
+			h[headerClientRequestID] = []string{c}
 		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
@@ -121,14 +124,29 @@ func logRequests(log *slog.Logger, ops *Ops, next http.Handler) http.Handler {
 	})
 }
 
+// The canonical forms of the request-ID header names, the keys
+// Header.Set would use.
+var (
+	headerRequestID       = http.CanonicalHeaderKey(handlers.HeaderRequestID)
+	headerClientRequestID = http.CanonicalHeaderKey(handlers.HeaderClientRequestID)
+)
+
 // probeRoutes are polled by load balancers and Prometheus.
 var probeRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
 
+// newRequestID returns 16 random bytes in the 8-4-4-4-12 form of a GUID,
+// formatted in place with one allocation.
 func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	hex.Encode(s[9:13], b[4:6])
+	hex.Encode(s[14:18], b[6:8])
+	hex.Encode(s[19:23], b[8:10])
+	hex.Encode(s[24:], b[10:])
+	s[8], s[13], s[18], s[23] = '-', '-', '-', '-'
+	return string(s[:])
 }
 
 // validClientRequestID accepts the IDs SDKs send (GUIDs and similar) and
@@ -153,15 +171,29 @@ func securityHeaders(formTargets []string, hsts bool, next http.Handler) http.Ha
 	formAction := strings.Join(append([]string{"'self'"}, formTargets...), " ")
 	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 		"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action " + formAction
+	// The values are built once and assigned to the header map directly
+	// (the keys are already canonical): Header.Set would canonicalize each
+	// key and allocate a new slice per header on every request. Sharing the
+	// slices is safe because net/http only reads them, and Set or Add by a
+	// handler replaces or reallocates them (each has capacity 1).
+	type field struct {
+		key   string
+		value []string
+	}
+	fields := []field{
+		{"Content-Security-Policy", []string{csp}},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"Referrer-Policy", []string{"same-origin"}},
+		{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+	}
+	if hsts {
+		fields = append(fields, field{"Strict-Transport-Security", []string{"max-age=31536000"}})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if hsts {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
+		for _, f := range fields {
+			h[f.key] = f.value
 		}
 		next.ServeHTTP(w, r)
 	})

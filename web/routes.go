@@ -13,7 +13,8 @@ import (
 var apiPrefixes = []string{"/v1.0", "/beta"}
 
 // addRoutes is the complete URL map of the application.
-func addRoutes(mux *http.ServeMux, authn *Authenticator, ops *Ops, h routeHandlers) {
+func addRoutes(serveMux *http.ServeMux, authn *Authenticator, ops *Ops, h routeHandlers) {
+	mux := routes{serveMux}
 	// Static files and health probes (public).
 	mux.Handle("GET /static/", staticFiles())
 	mux.HandleFunc("GET /healthz", handlers.Healthz)
@@ -70,3 +71,11 @@ func staticFiles() http.Handler {
 		fs.ServeHTTP(w, r)
 	})
 }
+
+// routes registers handlers on a ServeMux, each wrapped so that the request
+// log and the metrics learn the matched pattern.
+type routes struct{ mux *http.ServeMux }
+
+func (rs routes) Handle(pattern string, h http.Handler) { rs.mux.Handle(pattern, recordRoute(h)) }
+
+func (rs routes) HandleFunc(pattern string, h http.HandlerFunc) { rs.Handle(pattern, h) }

@@ -29,7 +29,7 @@ func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, op
 		// The Authenticator exists only once discovery succeeded.
 		health: handlers.NewHealth(log, ops.db, func() bool { return authn.provider != nil }),
 	})
-	var h http.Handler = recordRoute(mux)
+	var h http.Handler = mux
 	h = authn.loadUser(h)
 	h = methodOverride(log, dev, authn.identify, h)
 	h = crossOriginProtection(log, dev, h)
@@ -56,13 +56,13 @@ func newDevApple(log *slog.Logger, svc *pushcert.Service, ca *applesim.CA) *hand
 	return handlers.NewDevApple(log, svc, ca)
 }
 
-// recordRoute notes the matched route pattern for the request log line
-// before the mux runs the handler.
-func recordRoute(mux *http.ServeMux) http.Handler {
+// recordRoute wraps a registered handler so that it notes the pattern the
+// mux matched (r.Pattern, set on the request the mux hands over) for the
+// request log line and the metrics. Doing it inside the matched handler
+// keeps routing to one match per request.
+func recordRoute(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			infoFrom(r.Context()).route = pattern
-		}
-		mux.ServeHTTP(w, r)
+		infoFrom(r.Context()).route = r.Pattern
+		h.ServeHTTP(w, r)
 	})
 }

@@ -49,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	// Log lines are written straight through, not buffered: a crash must
+	// not lose the last requests' and audit events' lines.
 	log := newLogger(cfg, stdout)
 	sign, err := loadSigning(cfg)
 	if err != nil {
@@ -133,12 +135,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		<-checkerDone
 	}()
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	// The listener is open, so announcing before Serve starts is true; it
+	// also means anyone who sees /healthz answer has seen the announcement.
 	log.Info("pushcert listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "dev", cfg.Dev)
 	if cfg.Dev {
 		fmt.Fprintf(stdout, "\npushcert is running in development mode: open %s and sign in as the demo admin.\n\n", cfg.BaseURL)
 	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
 
 	select {
 	case err := <-serveErr:

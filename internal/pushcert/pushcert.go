@@ -150,6 +150,9 @@ type Store interface {
 	// or after since, without its private key (KeyDER is nil), or
 	// ErrNotFound when there is none. It decrypts nothing.
 	LatestPendingKey(ctx context.Context, since time.Time) (PendingKey, error)
+	// Status returns what State and LatestPendingKey return, read in one
+	// statement (so from one snapshot); the key is nil when there is none.
+	Status(ctx context.Context, since time.Time) (State, *PendingKey, error)
 	// PendingKeysByHash returns the unconsumed pending keys created at or
 	// after since whose PublicKeyHash is hash, newest first, with KeyDER
 	// decrypted; only those keys are decrypted. It is empty when none

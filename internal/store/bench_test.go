@@ -71,3 +71,27 @@ func benchPending(b *testing.B, n int) *DB {
 	}
 	return db
 }
+
+// BenchmarkStatus reads the state and the newest of 100 pending keys in
+// one statement, as the status page does; BenchmarkStateAndLatest makes
+// the two reads it replaced.
+func BenchmarkStatus(b *testing.B) {
+	db := benchPending(b, 100)
+	for b.Loop() {
+		if _, _, err := db.Status(b.Context(), time.Time{}); err != nil {
+			b.Fatalf("Status: %v", err)
+		}
+	}
+}
+
+func BenchmarkStateAndLatest(b *testing.B) {
+	db := benchPending(b, 100)
+	for b.Loop() {
+		if _, err := db.State(b.Context()); err != nil {
+			b.Fatalf("State: %v", err)
+		}
+		if _, err := db.LatestPendingKey(b.Context(), time.Time{}); err != nil {
+			b.Fatalf("LatestPendingKey: %v", err)
+		}
+	}
+}

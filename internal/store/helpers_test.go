@@ -123,6 +123,7 @@ func runSuite(t *testing.T, b backend) {
 		{"fresh state", testFreshState},
 		{"pending keys", testPendingKeys},
 		{"latest pending key", testLatestPendingKey},
+		{"status", testStatus},
 		{"pending keys by hash", testPendingKeysByHash},
 		{"activate with pending key", testActivateWithPending},
 		{"activate keeping active key", testActivateKeepsActiveKey},

@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -43,6 +44,7 @@ type preparedStmts struct {
 	state         *sql.Stmt
 	activeKey     *sql.Stmt
 	latestPending *sql.Stmt
+	status        *sql.Stmt
 }
 
 // The queries behind preparedStmts.
@@ -58,6 +60,23 @@ const (
 	latestPendingQuery = `SELECT ` + pendingCols + ` FROM pending_keys
 		WHERE consumed_at IS NULL AND created_at >= ? ORDER BY created_at DESC, seq DESC LIMIT 1`
 )
+
+// statusQuery reads what the status page shows, the State and the newest
+// pending key (latestPendingQuery's row, NULLs when there is none), in one
+// statement: one read transaction and one round trip instead of two.
+var statusQuery = `SELECT ` + qualify("i", stateCols) + `, ` + qualify("p", pendingCols) + `
+	FROM installation i LEFT JOIN pending_keys p ON p.id = (SELECT id FROM pending_keys
+		WHERE consumed_at IS NULL AND created_at >= ? ORDER BY created_at DESC, seq DESC LIMIT 1)
+	WHERE i.singleton = 1`
+
+// qualify prefixes each column of a comma-separated list with table.
+func qualify(table, cols string) string {
+	list := strings.Split(cols, ",")
+	for i, c := range list {
+		list[i] = table + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(list, ", ")
+}
 
 var _ pushcert.Store = (*DB)(nil)
 
@@ -112,6 +131,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.stmts.state, stateQuery},
 		{&db.stmts.activeKey, activeKeyQuery},
 		{&db.stmts.latestPending, latestPendingQuery},
+		{&db.stmts.status, statusQuery},
 	} {
 		stmt, err := db.sql.PrepareContext(ctx, db.d.rebind(p.query))
 		if err != nil {
@@ -132,7 +152,7 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes the prepared statements and the database.
 func (db *DB) Close() error {
-	for _, stmt := range []*sql.Stmt{db.stmts.state, db.stmts.activeKey, db.stmts.latestPending} {
+	for _, stmt := range []*sql.Stmt{db.stmts.state, db.stmts.activeKey, db.stmts.latestPending, db.stmts.status} {
 		if stmt != nil {
 			_ = stmt.Close() // closing the database below releases them anyway
 		}
@@ -159,8 +179,9 @@ const (
 )
 
 // scanInstallation reads a row of stateCols and, when withKey, the two
-// columns installationCols add.
-func scanInstallation(row interface{ Scan(...any) error }, withKey bool) (installation, error) {
+// columns installationCols add, and then into extra, if given, the columns
+// the query adds after them.
+func scanInstallation(row interface{ Scan(...any) error }, withKey bool, extra ...any) (installation, error) {
 	var in installation
 	var c pushcert.Certificate
 	s := &in.state
@@ -171,7 +192,7 @@ func scanInstallation(row interface{ Scan(...any) error }, withKey bool) (instal
 	if withKey {
 		dest = append(dest, &in.keyCT, &in.keyID)
 	}
-	err := row.Scan(dest...)
+	err := row.Scan(append(dest, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return installation{}, errors.New("the installation row is missing")
 	}
@@ -307,6 +328,27 @@ func (db *DB) LatestPendingKey(ctx context.Context, since time.Time) (pushcert.P
 		return pushcert.PendingKey{}, fmt.Errorf("read latest pending key: %w", err)
 	}
 	return k, nil
+}
+
+// Status returns the State and the newest unconsumed pending key created
+// at or after since, as State and LatestPendingKey do, read together in one
+// statement; the key is nil when there is none.
+func (db *DB) Status(ctx context.Context, since time.Time) (pushcert.State, *pushcert.PendingKey, error) {
+	// The pending key's columns are all NULL when the join found none.
+	var id, subject, name, email, request, hash sql.NullString
+	var vendorSigned sql.NullBool
+	var k pushcert.PendingKey
+	in, err := scanInstallation(db.stmts.status.QueryRowContext(ctx, db.d.timeArg(since)), false,
+		&id, scanTime{&k.CreatedAt}, &subject, &name, &email, &k.CSRDER, &request, &vendorSigned, &hash)
+	if err != nil {
+		return pushcert.State{}, nil, fmt.Errorf("read status: %w", err)
+	}
+	if !id.Valid {
+		return in.state, nil, nil
+	}
+	k.ID, k.CreatedBy.Subject, k.CreatedBy.Name, k.CreatedBy.Email = id.String, subject.String, name.String, email.String
+	k.Request, k.VendorSigned, k.PublicKeyHash = request.String, vendorSigned.Bool, hash.String
+	return in.state, &k, nil
 }
 
 // scanPending reads the pendingCols of a row, and then into extra, if
