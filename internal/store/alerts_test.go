@@ -24,7 +24,7 @@ func TestAlertStore(t *testing.T) {
 		{"concurrent claims", testConcurrentClaims},
 	}
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) { tt.fn(t, b) })
@@ -46,7 +46,7 @@ func addEvents(t *testing.T, db *DB, n int) {
 }
 
 func testEventsAfter(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	addEvents(t, db, 5)
 	addPending(t, db, fixtures(t).keys[0], time.Now())
 	all, err := db.EventsAfter(t.Context(), 0, 100)
@@ -81,7 +81,7 @@ func testEventsAfter(t *testing.T, b backend) {
 }
 
 func testAlertCursor(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	cur, err := db.AlertCursor(t.Context())
 	if err != nil || cur != 0 {
 		t.Fatalf("fresh cursor: got %d, %v; want 0", cur, err)
@@ -103,7 +103,7 @@ func testAlertCursor(t *testing.T, b backend) {
 // with audit events, and checks that the alerts migration starts the cursor
 // after them, so enabling alerts does not replay old failures.
 func testAlertCursorUpgrade(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	keys := newKeyring(t, secretA)
 	db := open(t, u, keys)
 	addEvents(t, db, 3)
@@ -122,7 +122,7 @@ func testAlertCursorUpgrade(t *testing.T, b backend) {
 }
 
 func testAddAlertOnce(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	now := time.Now()
 	for i, want := range []bool{true, false} {
 		added, err := db.AddAlert(t.Context(), "expired:AB", []byte(fmt.Sprintf(`{"n":%d}`, i)), now)
@@ -140,7 +140,7 @@ func testAddAlertOnce(t *testing.T, b backend) {
 }
 
 func testClaimLifecycle(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	ctx := t.Context()
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, k := range []string{"a", "b"} {
@@ -193,7 +193,7 @@ func testClaimLifecycle(t *testing.T, b backend) {
 // testConcurrentClaims claims from several connections at once, as
 // replicas do, and checks every alert went to exactly one of them.
 func testConcurrentClaims(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	keys := newKeyring(t, secretA)
 	const claimers, alerts = 4, 20
 	dbs := make([]*DB, claimers)

@@ -34,7 +34,7 @@ const (
 // random moments, checking after each kill that the database is consistent
 // and kept everything the writer was told had been stored.
 func testCrash(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	dir := t.TempDir()
 	writeCrashFixtures(t, dir)
 	keys := newKeyring(t, crashSecret)

@@ -7,14 +7,10 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"database/sql"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -24,9 +20,8 @@ import (
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/store/storetest"
 )
-
-const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // Test secrets; long enough for NewKeyring.
 const (
@@ -37,82 +32,9 @@ const (
 var admin = auth.User{Subject: "sub-ada", Name: "Ada Admin", Email: "ada@example.com", Role: auth.RoleAdmin}
 
 // backend makes fresh databases of one kind for the shared suite.
-type backend struct {
-	name string
-	// newURL returns the URL of a new, empty database that lives until the
-	// test ends.
-	newURL func(t *testing.T) string
-}
+type backend = storetest.Backend
 
-var backends = []backend{
-	{"sqlite", sqliteURL},
-	{"postgres", postgresURL},
-}
-
-func sqliteURL(t *testing.T) string {
-	t.Helper()
-	return "sqlite:" + filepath.Join(t.TempDir(), "pushcert.db")
-}
-
-var (
-	pgOnce sync.Once
-	pgErr  error
-)
-
-func postgresBase() string {
-	if u := os.Getenv("PUSHCERT_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return defaultPostgresURL
-}
-
-// postgresURL creates a schema of its own for the test and returns a URL
-// whose search_path selects it. Without a reachable PostgreSQL the test is
-// skipped, except in CI, where it fails.
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	base := postgresBase()
-	pgOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		pgErr = pgExec(ctx, base, "SELECT 1")
-	})
-	if pgErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("postgres at %s: %v; CI must run the PostgreSQL tests", redact(base), pgErr)
-		}
-		t.Skipf("postgres at %s unreachable: %v", redact(base), pgErr)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_" + hex.EncodeToString(b[:])
-	if err := pgExec(t.Context(), base, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := pgExec(context.Background(), base, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", redact(base), err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func pgExec(ctx context.Context, dsn, stmt string) error {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	_, err = db.ExecContext(ctx, stmt)
-	return err
-}
+var backends = storetest.Backends
 
 // runSuite runs every store test against databases made by b.
 func runSuite(t *testing.T, b backend) {

@@ -13,7 +13,7 @@ import (
 // LatestPendingKey return, with no pending key, several, and after the
 // newest was consumed.
 func testStatus(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
 

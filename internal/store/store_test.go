@@ -16,11 +16,12 @@ import (
 
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/store/storetest"
 )
 
 func TestStore(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			runSuite(t, b)
 		})
@@ -30,7 +31,7 @@ func TestStore(t *testing.T) {
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func testFreshState(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	db := open(t, u, newKeyring(t, secretA))
 	st := mustState(t, db)
 	if !uuidPattern.MatchString(st.ID) {
@@ -59,7 +60,7 @@ func testFreshState(t *testing.T, b backend) {
 }
 
 func testPendingKeys(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 123456789, zone)
@@ -136,7 +137,7 @@ func testPendingKeys(t *testing.T, b backend) {
 }
 
 func testLatestPendingKey(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	db := open(t, u, newKeyring(t, secretA))
 	f := fixtures(t)
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
@@ -214,7 +215,7 @@ func testLatestPendingKey(t *testing.T, b backend) {
 }
 
 func testPendingKeysByHash(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	f := fixtures(t)
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
 
@@ -268,7 +269,7 @@ func testPendingKeysByHash(t *testing.T, b backend) {
 
 	// The lookup is indexed (migration 0003).
 	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'pending_keys_public_key_hash'`
-	if b.name == "postgres" {
+	if b.Name == "postgres" {
 		q = `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'pending_keys_public_key_hash'`
 	}
 	if got := count(t, db, q); got != 1 {
@@ -277,7 +278,7 @@ func testPendingKeysByHash(t *testing.T, b backend) {
 }
 
 func testActivateWithPending(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	topic := "com.apple.mgmt.External.4a7c1d2e-0000-4000-8000-000000000001"
 	at := time.Date(2025, 4, 2, 8, 30, 0, 987654321, time.Local)
@@ -347,7 +348,7 @@ func testActivateWithPending(t *testing.T, b backend) {
 }
 
 func testActivateKeepsActiveKey(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	st, c1 := activateNew(t, db, f.keys[0], "")
 	pend := addPending(t, db, f.keys[1], time.Now())
@@ -400,7 +401,7 @@ func testActivateErrors(t *testing.T, b backend) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db := open(t, b.newURL(t), newKeyring(t, secretA))
+			db := open(t, b.URL(t), newKeyring(t, secretA))
 			a := tt.setup(t, db)
 			before := takeSnapshot(t, db)
 			_, err := db.Activate(t.Context(), a)
@@ -413,7 +414,7 @@ func testActivateErrors(t *testing.T, b backend) {
 }
 
 func testStaleVersion(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	st, c1 := activateNew(t, db, f.keys[0], "")
 	k := addPending(t, db, f.keys[1], time.Now())
@@ -452,7 +453,7 @@ func testStaleVersion(t *testing.T, b backend) {
 
 func testConcurrentWriters(t *testing.T, b backend) {
 	const writers = 20
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	certs := make([]pushcert.Certificate, len(f.keys))
 	for i, k := range f.keys {
@@ -529,7 +530,7 @@ func testConcurrentWriters(t *testing.T, b backend) {
 }
 
 func testUploadFailure(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	st, _ := activateNew(t, db, f.keys[0], "")
 	key := mustActiveKey(t, db)
@@ -560,7 +561,7 @@ func testUploadFailure(t *testing.T, b backend) {
 }
 
 func testAppleID(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	st, _ := activateNew(t, db, f.keys[0], "")
 	editor := auth.User{Subject: "sub-bob", Name: "Bob", Email: "bob@example.com", Role: auth.RoleAdmin}
@@ -588,7 +589,7 @@ func testAppleID(t *testing.T, b backend) {
 }
 
 func testEvents(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	at := time.Date(2025, 5, 6, 7, 8, 9, 1000, time.UTC)
 	notAfter := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 	var want []pushcert.Event
@@ -621,7 +622,7 @@ func testEvents(t *testing.T, b backend) {
 }
 
 func testTimePrecision(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	times := []time.Time{
 		time.Date(2025, 1, 2, 3, 4, 5, 999999999, time.FixedZone("", -7*3600)),
 		time.Date(1999, 12, 31, 23, 59, 59, 1, time.UTC),
@@ -644,7 +645,7 @@ func testTimePrecision(t *testing.T, b backend) {
 }
 
 func testKeysEncrypted(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	db := open(t, u, newKeyring(t, secretA))
 	f := fixtures(t)
 	activateNew(t, db, f.keys[0], "")
@@ -702,7 +703,7 @@ func testKeysEncrypted(t *testing.T, b backend) {
 }
 
 func testWrongKeyring(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	db := open(t, u, newKeyring(t, secretA))
 	f := fixtures(t)
 	activateNew(t, db, f.keys[0], "")
@@ -744,7 +745,7 @@ func takeSnapshotWithoutKeys(tb testing.TB, db *DB) []any {
 }
 
 func testAADBinding(t *testing.T, b backend) {
-	db := open(t, b.newURL(t), newKeyring(t, secretA))
+	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	activateNew(t, db, f.keys[0], "")
 	k1 := addPending(t, db, f.keys[1], time.Now())
@@ -782,7 +783,7 @@ func testAADBinding(t *testing.T, b backend) {
 }
 
 func testRotateKeys(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	db := open(t, u, newKeyring(t, secretA))
 	f := fixtures(t)
 	activateNew(t, db, f.keys[0], "")
@@ -826,7 +827,7 @@ func testRotateKeys(t *testing.T, b backend) {
 }
 
 func testConcurrentOpen(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	const n = 4
 	dbs := make([]*DB, n)
 	errs := make([]error, n)
@@ -865,7 +866,7 @@ func testConcurrentOpen(t *testing.T, b backend) {
 }
 
 func testReopen(t *testing.T, b backend) {
-	u := b.newURL(t)
+	u := b.URL(t)
 	keys := newKeyring(t, secretA)
 	db := open(t, u, keys)
 	f := fixtures(t)
@@ -909,7 +910,7 @@ func testFailureInjection(t *testing.T, b backend) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db := open(t, b.newURL(t), newKeyring(t, secretA))
+			db := open(t, b.URL(t), newKeyring(t, secretA))
 			a := tt.prepare(t, db)
 			before := takeSnapshot(t, db)
 			for n := 1; ; n++ {
@@ -976,7 +977,7 @@ func TestOpenURL(t *testing.T) {
 		}
 	})
 	t.Run("no keyring", func(t *testing.T) {
-		if _, err := Open(t.Context(), sqliteURL(t), nil); err == nil {
+		if _, err := Open(t.Context(), storetest.SQLiteURL(t), nil); err == nil {
 			t.Errorf("got nil, want an error")
 		}
 	})
