@@ -21,24 +21,8 @@ var _ alert.Store = (*DB)(nil)
 // installation row's lock, so IDs are committed in order and an event can
 // never appear below a cursor that has moved past it.
 func (db *DB) EventsAfter(ctx context.Context, afterID int64, limit int) ([]pushcert.Event, error) {
-	rows, err := db.sql.QueryContext(ctx, db.d.rebind(`SELECT id, at, kind, actor_subject, actor_name, actor_email, serial, topic, not_after, detail
-		FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`), afterID, limit)
+	events, err := db.queryEvents(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list events after %d: %w", afterID, err)
-	}
-	defer rows.Close()
-	var events []pushcert.Event
-	for rows.Next() {
-		var e pushcert.Event
-		var kind string
-		if err := rows.Scan(&e.ID, scanTime{&e.At}, &kind, &e.Actor.Subject, &e.Actor.Name, &e.Actor.Email,
-			&e.Serial, &e.Topic, scanTime{&e.NotAfter}, &e.Detail); err != nil {
-			return nil, fmt.Errorf("list events after %d: %w", afterID, err)
-		}
-		e.Kind = pushcert.EventKind(kind)
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list events after %d: %w", afterID, err)
 	}
 	return events, nil

@@ -541,19 +541,30 @@ func (db *DB) writeState(ctx context.Context, expectVersion int64, e pushcert.Ev
 	return st, err
 }
 
+// eventColumns are the audit_events columns scanEvents reads, in order.
+const eventColumns = `id, at, kind, actor_subject, actor_name, actor_email, serial, topic, not_after, detail`
+
 // Events returns up to limit audit events, newest first; a limit of 0 or
 // less returns them all.
 func (db *DB) Events(ctx context.Context, limit int) ([]pushcert.Event, error) {
-	q := `SELECT id, at, kind, actor_subject, actor_name, actor_email, serial, topic, not_after, detail
-		FROM audit_events ORDER BY id DESC`
+	q := `SELECT ` + eventColumns + ` FROM audit_events ORDER BY id DESC`
 	var args []any
 	if limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, limit)
 	}
-	rows, err := db.sql.QueryContext(ctx, db.d.rebind(q), args...)
+	events, err := db.queryEvents(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return events, nil
+}
+
+// queryEvents runs a query that selects eventColumns and scans every row.
+func (db *DB) queryEvents(ctx context.Context, q string, args ...any) ([]pushcert.Event, error) {
+	rows, err := db.sql.QueryContext(ctx, db.d.rebind(q), args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var events []pushcert.Event
@@ -562,15 +573,12 @@ func (db *DB) Events(ctx context.Context, limit int) ([]pushcert.Event, error) {
 		var kind string
 		if err := rows.Scan(&e.ID, scanTime{&e.At}, &kind, &e.Actor.Subject, &e.Actor.Name, &e.Actor.Email,
 			&e.Serial, &e.Topic, scanTime{&e.NotAfter}, &e.Detail); err != nil {
-			return nil, fmt.Errorf("list events: %w", err)
+			return nil, err
 		}
 		e.Kind = pushcert.EventKind(kind)
 		events = append(events, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return events, nil
+	return events, rows.Err()
 }
 
 // RotateKeys re-encrypts, in one transaction, every stored private key
