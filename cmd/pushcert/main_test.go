@@ -129,13 +129,24 @@ func TestRunSmoke(t *testing.T) {
 		"PUSHCERT_OIDC_CLIENT_SECRET":    provider.ClientSecret(),
 		"PUSHCERT_ADMIN_GROUPS":          "admins",
 	}))
-	resp, err := http.Get("http://" + addr + "/")
+	// Signed out, the status page sends the browser to sign in, and /login
+	// on to the configured provider.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.Request.URL.Host == addr {
-		t.Errorf("GET /: got %d at %s, want a redirect to the provider", resp.StatusCode, resp.Request.URL)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2F" {
+		t.Errorf("GET /: got %d %q, want 303 to /login?next=%%2F", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = noFollow.Get("http://" + addr + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, provider.Issuer()+"/authorize?") {
+		t.Errorf("GET /login: got %d %q, want 302 to the provider at %s", resp.StatusCode, loc, provider.Issuer())
 	}
 	for _, s := range []string{secret, provider.ClientSecret()} {
 		if strings.Contains(out.String(), s) {
