@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -738,7 +739,7 @@ func (h *API) writeEntity(w http.ResponseWriter, r *http.Request, status int, st
 	// The annotations' object is opened again to append the properties.
 	body = body[:len(body)-1]
 	for i, name := range apiProperties {
-		if sel == nil || contains(sel, name) {
+		if sel == nil || slices.Contains(sel, name) {
 			body = append(body, ',')
 			body = append(body, props[i]...)
 		}
@@ -860,15 +861,6 @@ func marshalFields(fields []apiField) ([]byte, error) {
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // apiGzipWriters reuses gzip writers, whose buffers are large next to the

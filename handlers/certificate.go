@@ -16,10 +16,10 @@ import (
 	"github.com/pushcert/pushcert/views"
 )
 
-// maxUploadBody bounds the upload form's body: the certificate file (at most
+// MaxUploadBody bounds the upload form's body: the certificate file (at most
 // pushcert.MaxUploadSize) plus room for the other fields and the multipart
 // framing. It is the same bound web's method override applies.
-const maxUploadBody = pushcert.MaxUploadSize + 64<<10
+const MaxUploadBody = pushcert.MaxUploadSize + 64<<10
 
 // Errors of reading the upload form; both change nothing.
 var (
@@ -119,8 +119,8 @@ func (c *Certificate) showRefusal(w http.ResponseWriter, r *http.Request, in upl
 func parseUploadForm(w http.ResponseWriter, r *http.Request) (uploadInput, error) {
 	var in uploadInput
 	if r.MultipartForm == nil {
-		r.Body = http.MaxBytesReader(w, r.Body, maxUploadBody)
-		if err := r.ParseMultipartForm(maxUploadBody); err != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxUploadBody)
+		if err := r.ParseMultipartForm(MaxUploadBody); err != nil {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 				return in, errUploadTooLarge
 			}

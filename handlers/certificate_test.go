@@ -351,7 +351,7 @@ func TestCertificateUploadParsedByMiddleware(t *testing.T) {
 	e := newEnv(t)
 	pk := e.generateCSR(t)
 	r := uploadRequest(t, map[string]string{"apple_id": "it@example.com"}, e.issue(t, pk.CSRDER, applesim.Request{}))
-	if err := r.ParseMultipartForm(maxUploadBody); err != nil {
+	if err := r.ParseMultipartForm(MaxUploadBody); err != nil {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()

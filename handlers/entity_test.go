@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func entityUncached(t *testing.T, baseURL, prefix string, st pushcert.State, sel
 	}
 	props := entityProperties(st)
 	for _, name := range apiProperties {
-		if sel == nil || contains(sel, name) {
+		if sel == nil || slices.Contains(sel, name) {
 			fields = append(fields, apiField{name, props[name]})
 		}
 	}

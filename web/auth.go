@@ -29,6 +29,8 @@ const (
 	sessionCookie = "pushcert_session"
 	loginCookie   = "pushcert_login"
 	loginMaxAge   = 10 * time.Minute
+	// maxNextPath bounds the return path kept across sign-in.
+	maxNextPath = 1024
 )
 
 // Limits of the caches of verified credentials (see verifiedCache): how
@@ -197,10 +199,7 @@ func cookieKeys(secret string) (hashKey, blockKey []byte, err error) {
 func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 	state, nonce, verifier := oauth2.GenerateVerifier(), oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
 	s := sessions.NewSession(a.cookies, loginCookie)
-	s.Options = &sessions.Options{
-		Path: "/auth/", MaxAge: int(loginMaxAge.Seconds()),
-		HttpOnly: true, Secure: a.cookies.Options.Secure, SameSite: http.SameSiteLaxMode,
-	}
+	s.Options = a.loginCookieOptions(int(loginMaxAge.Seconds()))
 	s.Values["state"] = state
 	s.Values["nonce"] = nonce
 	s.Values["verifier"] = verifier
@@ -211,6 +210,15 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 	}
 	url := a.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
 	http.Redirect(w, r, url, http.StatusFound)
+}
+
+// loginCookieOptions are the login cookie's attributes: scoped to the
+// callback's path and short-lived; maxAge -1 deletes it.
+func (a *Authenticator) loginCookieOptions(maxAge int) *sessions.Options {
+	return &sessions.Options{
+		Path: "/auth/", MaxAge: maxAge,
+		HttpOnly: true, Secure: a.cookies.Options.Secure, SameSite: http.SameSiteLaxMode,
+	}
 }
 
 // callback handles GET /auth/callback: it checks state, exchanges the code
@@ -225,7 +233,8 @@ func (a *Authenticator) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The login values are single use: clear them whatever happens next.
-	login.Options.MaxAge = -1
+	// The deletion must carry the cookie's own path, or browsers keep it.
+	login.Options = a.loginCookieOptions(-1)
 	_ = login.Save(r, w)
 
 	q := r.URL.Query()
@@ -426,12 +435,16 @@ func (a *Authenticator) identify(r *http.Request) *http.Request {
 	return r
 }
 
-// loadUser puts the session's user, if any, into the request context.
+// loadUser puts the session's user, if any, into the request context. The
+// API is left alone: cookies never authenticate it, and its log lines name
+// only the bearer token's user.
 func (a *Authenticator) loadUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, ok := a.sessionUser(r); ok {
-			infoFrom(r.Context()).userID = u.Subject
-			r = r.WithContext(auth.WithUser(r.Context(), u))
+		if !isAPIPath(r.URL.Path) {
+			r = a.identify(r)
+			if u, ok := auth.UserFrom(r.Context()); ok {
+				infoFrom(r.Context()).userID = u.Subject
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -512,14 +525,23 @@ func (a *Authenticator) formTargets() []string {
 	return []string{u.Scheme + "://" + u.Host}
 }
 
+// bearerToken reads the token of an "Authorization: Bearer <token>" header.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
 // bearerUser verifies an API bearer token against the provider's keys,
 // issuer, expiry and the configured audience, and maps it to a user.
 func (a *Authenticator) bearerUser(ctx context.Context, header string) (auth.User, error) {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+	token, ok := bearerToken(header)
+	if !ok {
 		return auth.User{}, errors.New("no bearer token")
 	}
-	token = strings.TrimSpace(token)
 	// A token verified before is taken from the cache while it is still
 	// valid: the RSA signature check and claims parsing run once per token.
 	now := a.now()
@@ -630,7 +652,9 @@ func (c *verifiedCache) size() int {
 // localPath returns p if it is a path on this site, or "" — so a crafted
 // next= parameter cannot send a user elsewhere after sign-in.
 func localPath(p string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	// A path longer than maxNextPath is dropped rather than stored: the login
+	// cookie that carries it has a size limit.
+	if p == "" || len(p) > maxNextPath || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
 		return ""
 	}
 	if strings.ContainsAny(p, "\r\n\t\\") {

@@ -73,6 +73,13 @@ func TestSignInRoundTrip(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/history" {
 		t.Fatalf("callback: got %d %q, want 303 to /history", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	// The login values are single use: the browser no longer holds them.
+	cbURL, _ := url.Parse(callback)
+	for _, ck := range c.Jar.Cookies(cbURL) {
+		if ck.Name == "pushcert_login" {
+			t.Error("the login cookie survived the callback")
+		}
+	}
 	var session *http.Cookie
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "pushcert_session" {
@@ -220,6 +227,13 @@ func TestOpenRedirectRefused(t *testing.T) {
 			}
 		})
 	}
+	t.Run("overlong path dropped", func(t *testing.T) {
+		c := app.Client(t)
+		resp, _ := get(t, c, startLogin(t, app, c, "admin", "/history?pad="+strings.Repeat("x", 6000)))
+		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != "/" {
+			t.Errorf("got %d %q, want 303 to /", resp.StatusCode, got)
+		}
+	})
 	t.Run("local path kept", func(t *testing.T) {
 		c := app.Client(t)
 		resp, _ := get(t, c, startLogin(t, app, c, "admin", "/history?x=1"))
@@ -510,8 +524,8 @@ func TestAPIRoles(t *testing.T) {
 				}
 				assertErrorShape(t, resp, body, "Forbidden")
 				resp, _ = apiCall(t, app, ep.method, prefix+ep.path, admin)
-				if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
-					t.Errorf("admin: got %d, want access", resp.StatusCode)
+				if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode >= 500 {
+					t.Errorf("admin: got %d, want access and an answer", resp.StatusCode)
 				}
 				resp, body = apiCall(t, app, ep.method, prefix+ep.path, "")
 				if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
@@ -643,4 +657,56 @@ func excerpt(s string) string {
 		return s[:300] + "…"
 	}
 	return s
+}
+
+func TestDevPagesOnlyInDevMode(t *testing.T) {
+	app := webtest.New(t, webtest.Options{})
+	admin := app.LoginAs(t, "admin")
+	for _, rt := range []struct{ method, path string }{{http.MethodGet, "/dev/apple"}, {http.MethodPost, "/dev/apple/issue"}} {
+		req, _ := http.NewRequest(rt.method, app.URL+rt.path, strings.NewReader("topic=renew"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", app.URL)
+		resp, err := admin.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s %s outside dev mode: got %d, want 404", rt.method, rt.path, resp.StatusCode)
+		}
+	}
+}
+
+func TestDevProviderRefusesForeignHost(t *testing.T) {
+	app := webtest.New(t, webtest.Options{})
+	req, _ := http.NewRequest(http.MethodPost, app.Provider.Issuer()+"/token?dev_user=admin", nil)
+	req.Host = "rebound.example:8081"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest || strings.Contains(string(b), "access_token") {
+		t.Errorf("got %d, want 421 and no token", resp.StatusCode)
+	}
+}
+
+func TestAPILogNamesOnlyTheTokenUser(t *testing.T) {
+	app := webtest.New(t, webtest.Options{})
+	browser := app.LoginAs(t, "admin")
+	req, _ := http.NewRequest(http.MethodGet, app.URL+"/v1.0/deviceManagement/applePushNotificationCertificate", nil)
+	resp, err := browser.Do(req) // cookie only, no token: refused
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("got %d, want 401", resp.StatusCode)
+	}
+	for _, line := range strings.Split(app.Logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"request"`) && strings.Contains(line, `"path":"/v1.0/`) && strings.Contains(line, `"user_id":"dev-admin"`) {
+			t.Errorf("a refused API request was logged as the cookie's user: %s", line)
+		}
+	}
 }

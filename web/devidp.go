@@ -103,9 +103,19 @@ func (d *DevProvider) ClientSecret() string { return d.m.ClientSecret }
 // Close stops the provider.
 func (d *DevProvider) Close() error { return d.m.Shutdown() }
 
-// serialize runs one request at a time.
+// serialize runs one request at a time. It also refuses requests whose
+// Host is not a loopback name: a web page that rebinds its own host name to
+// 127.0.0.1 must not be able to fetch tokens from the provider.
 func (d *DevProvider) serialize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		if !isLoopbackHost(host) {
+			http.Error(w, "the development provider answers only on loopback addresses", http.StatusMisdirectedRequest)
+			return
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		next.ServeHTTP(w, r)

@@ -110,11 +110,11 @@ func (o *Ops) serveMetrics(w http.ResponseWriter, r *http.Request) {
 // authorized compares the bearer token in constant time; hashing first
 // keeps the comparison from revealing the token's length too.
 func (o *Ops) authorized(header string) bool {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	token, ok := bearerToken(header)
+	if !ok {
 		return false
 	}
-	h := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	h := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(h[:], o.token) == 1
 }
 

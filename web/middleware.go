@@ -19,7 +19,7 @@ import (
 
 // maxFormBody bounds a form post: a certificate is at most 1 MiB, plus room
 // for the other fields and the multipart framing.
-const maxFormBody = 1<<20 + 64<<10
+const maxFormBody = handlers.MaxUploadBody
 
 // requestInfo is filled in as a request goes down the chain, so the log line
 // written on the way out can name the route and the user.
