@@ -27,8 +27,8 @@ func TestNewKeyring(t *testing.T) {
 				t.Fatalf("got %v, want nil", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
-			case err != nil && strings.Contains(err.Error(), tt.current):
-				t.Errorf("error %q contains the secret", err)
+			case err != nil && containsAny(err.Error(), append([]string{tt.current}, tt.previous...)):
+				t.Errorf("error %q contains a secret", err)
 			case tt.wantErr == "" && len(k.CurrentID()) != 16:
 				t.Errorf("CurrentID: got %q, want 16 hex digits", k.CurrentID())
 			}
@@ -92,3 +92,12 @@ func TestKeyringEncrypt(t *testing.T) {
 }
 
 var errAny = errors.New("any error")
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if sub != "" && strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}

@@ -982,3 +982,21 @@ func TestOpenURL(t *testing.T) {
 		}
 	})
 }
+
+func TestOpenBadURLHidesPassword(t *testing.T) {
+	kr, err := NewKeyring(secretA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{
+		"host=db user=x password=s3cret",
+		"u:s3cret@h/db",
+		"postgres//u:s3cret@h/db",
+		"mysql://u:s3cret@h/db?password=s3cret",
+	} {
+		_, err := Open(t.Context(), u, kr)
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "database url") {
+			t.Errorf("Open(%q): got %v, want an error about the database url without the password", "…", err)
+		}
+	}
+}
