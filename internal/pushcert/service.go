@@ -362,7 +362,7 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time
 	// ExpectVersion is the version every check above was made against: if
 	// anything changed since, the store refuses and the active certificate
 	// and key stay as they are.
-	return s.st.Activate(ctx, Activation{
+	st, err := s.st.Activate(ctx, Activation{
 		ExpectVersion: cur.Version,
 		AppleID:       newAppleID,
 		Certificate:   d,
@@ -378,6 +378,21 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time
 			Detail:   strings.Join(detail, "; "),
 		},
 	})
+	if errors.Is(err, ErrNotFound) {
+		// The matched pending key went between the check and the write
+		// (pruned at the end of its lifetime, or consumed by another
+		// upload): nothing changed, and the admin gets the same refusal
+		// as for a key that never matched.
+		return s.refuse(ctx, cur, u.Actor, &d, now, s.keyMismatch())
+	}
+	return st, err
+}
+
+// keyMismatch is the refusal of a certificate whose key matches neither a
+// pending key nor the active key.
+func (s *Service) keyMismatch() *ValidationError {
+	return &ValidationError{Field: "certificate", Code: CodeKeyMismatch,
+		Message: fmt.Sprintf("this certificate was issued for a CSR that pushcert did not generate (or one older than %s): download a new CSR from pushcert, upload it at Apple's portal, and upload the certificate Apple returns", lifetimeText(s.lifetime))}
 }
 
 // check applies the certificate rules in order. It returns the pending key
@@ -407,8 +422,7 @@ func (s *Service) check(ctx context.Context, cur State, c *x509.Certificate, d C
 		return "", err
 	}
 	if !ok {
-		return "", &ValidationError{Field: "certificate", Code: CodeKeyMismatch,
-			Message: fmt.Sprintf("this certificate was issued for a CSR that pushcert did not generate (or one older than %s): download a new CSR from pushcert, upload it at Apple's portal, and upload the certificate Apple returns", lifetimeText(s.lifetime))}
+		return "", s.keyMismatch()
 	}
 	if active := cur.Certificate; active != nil {
 		if active.Topic != d.Topic && !allowTopicChange {
