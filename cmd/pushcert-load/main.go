@@ -12,11 +12,13 @@
 //
 // then times CSR generation and certificate uploads through the API one by
 // one, and the status page again while CSRs are being generated. It prints
-// a table and PASS or MISS for each target in docs/performance.md.
+// a table and PASS or MISS for each target in docs/performance.md. With
+// -profile it also saves a CPU profile of pushcert during each of its load
+// runs.
 //
 // Usage:
 //
-//	go run ./cmd/pushcert-load [-duration 10s] [-connections 64] [-n 30] [-generator auto|wrk|go] [-out report.md]
+//	go run ./cmd/pushcert-load [-duration 10s] [-connections 64] [-n 30] [-generator auto|wrk|go] [-out report.md] [-profile DIR]
 package main
 
 import (
@@ -29,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -54,6 +57,7 @@ type options struct {
 	generator   string
 	out         string
 	keep        bool
+	profile     string // folder for CPU profiles of pushcert; "" for none
 }
 
 // headerList collects a repeated -header flag.
@@ -75,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, progress io.Writer) error {
 	fs.StringVar(&o.generator, "generator", "auto", "load generator: wrk, go (this program's own), or auto (wrk when on PATH)")
 	fs.StringVar(&o.out, "out", "", "also write the report as Markdown to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder with pushcert's data and request log")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of pushcert during each of its load runs to this folder (status.pprof, api.pprof, status-during-csr.pprof)")
 	worker := fs.Bool("worker", false, "internal: be the Go load generator for -url")
 	url := fs.String("url", "", "internal: the URL -worker loads")
 	var headers headerList
@@ -135,6 +140,13 @@ func bench(ctx context.Context, o options, stdout, progress io.Writer) error {
 		otherLoad = fmt.Sprintf("%.0f%%", busy*100)
 	}
 	loadBefore := loadAverage()
+	if o.profile != "" {
+		// Made first, so that a folder that cannot be written stops the
+		// benchmark before it runs rather than after.
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return fmt.Errorf("-profile: %w", err)
+		}
+	}
 
 	dir, err := os.MkdirTemp("", "pushcert-load-")
 	if err != nil {
@@ -151,11 +163,17 @@ func bench(ctx context.Context, o options, stdout, progress io.Writer) error {
 		return err
 	}
 	say("starting pushcert -dev with SQLite in %s", dir)
-	srv, err := startServer(ctx, bin, dir)
+	srv, err := startServer(ctx, bin, dir, o.profile != "")
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
+	var prof *profiler
+	if o.profile != "" {
+		prof = &profiler{base: srv.pprofBase, dir: o.profile}
+		delay, seconds := profileWindow(o.duration)
+		say("profiling pushcert's CPU for %d s of each of its load runs, starting %v in, into %s", seconds, delay, o.profile)
+	}
 	token, err := srv.token(ctx)
 	if err != nil {
 		return err
@@ -199,14 +217,14 @@ func bench(ctx context.Context, o options, stdout, progress io.Writer) error {
 	}
 	defer ceil.stop()
 
-	m := measurer{gen: gen, connections: o.connections, duration: o.duration, say: say}
-	if rep.Status, err = m.run(ctx, "status page GET /", srv.base+"/", []string{"Cookie: " + cookie}, srv.pid(), srv.logPath, "/"); err != nil {
+	m := measurer{gen: gen, connections: o.connections, duration: o.duration, say: say, prof: prof}
+	if rep.Status, err = m.run(ctx, "status page GET /", srv.base+"/", []string{"Cookie: " + cookie}, srv.pid(), srv.logPath, "/", "status"); err != nil {
 		return err
 	}
-	if rep.API, err = m.run(ctx, "API GET", srv.base+apiPath, []string{"Authorization: Bearer " + token}, srv.pid(), srv.logPath, apiPath); err != nil {
+	if rep.API, err = m.run(ctx, "API GET", srv.base+apiPath, []string{"Authorization: Bearer " + token}, srv.pid(), srv.logPath, apiPath, "api"); err != nil {
 		return err
 	}
-	if rep.Ceiling, err = m.run(ctx, "ceiling (bare net/http)", ceil.url, nil, ceil.pid(), "", ""); err != nil {
+	if rep.Ceiling, err = m.run(ctx, "ceiling (bare net/http)", ceil.url, nil, ceil.pid(), "", "", ""); err != nil {
 		return err
 	}
 
@@ -258,6 +276,9 @@ func bench(ctx context.Context, o options, stdout, progress io.Writer) error {
 	if err := rep.writeText(stdout); err != nil {
 		return err
 	}
+	if o.profile != "" {
+		say("CPU profiles of pushcert are in %s; read one with: go tool pprof -top %s", o.profile, filepath.Join(o.profile, "status.pprof"))
+	}
 	if o.out != "" {
 		f, err := os.Create(o.out)
 		if err != nil {
@@ -279,12 +300,15 @@ type measurer struct {
 	connections int
 	duration    time.Duration
 	say         func(string, ...any)
+	prof        *profiler // nil without -profile
 }
 
 // run loads url for the duration and measures the serving process pid: its
 // peak RSS and CPU time, and, when logPath names its request log, the
-// answers outside 2xx it logged for logPath.
-func (m measurer) run(ctx context.Context, name, url string, headers []string, pid int, logPath, logRoute string) (phaseResult, error) {
+// answers outside 2xx it logged for logPath. With -profile and a profile
+// name, it also saves a CPU profile of the middle of the run under that
+// name.
+func (m measurer) run(ctx context.Context, name, url string, headers []string, pid int, logPath, logRoute, profile string) (phaseResult, error) {
 	m.say("%s: %v at %d connections", name, m.duration, m.connections)
 	p := phaseResult{Name: name, ServerNon2xx: -1}
 	_ = resetPeakRSS(pid) // without it, the peak covers the process's life
@@ -294,6 +318,12 @@ func (m measurer) run(ctx context.Context, name, url string, headers []string, p
 		if fi, err := os.Stat(logPath); err == nil {
 			logStart = fi.Size()
 		}
+	}
+	var waitProfile func() (string, error)
+	if m.prof != nil && profile != "" {
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel() // a failed run leaves no fetch behind
+		waitProfile = m.prof.start(pctx, profile, m.duration)
 	}
 	start := time.Now()
 	res, err := m.gen.run(ctx, url, headers, m.connections, m.duration)
@@ -306,6 +336,15 @@ func (m measurer) run(ctx context.Context, name, url string, headers []string, p
 	}
 	if rss, err := peakRSS(pid); err == nil {
 		p.PeakRSS = rss
+	}
+	// Waited for after CPU time and RSS are read, so that they cover the
+	// load run alone; the profile has normally ended before the run did.
+	if waitProfile != nil {
+		path, err := waitProfile()
+		if err != nil {
+			return p, fmt.Errorf("%s: %w", name, err)
+		}
+		m.say("  wrote pushcert's CPU profile to %s", path)
 	}
 	if logPath != "" {
 		// The request line is logged after the answer is written.
@@ -352,7 +391,7 @@ func (m measurer) whileGeneratingCSRs(ctx context.Context, srv *server, token, c
 			}
 		}
 	}()
-	p, err := m.run(ctx, "status page GET / while CSRs are generated", srv.base+"/", []string{"Cookie: " + cookie}, srv.pid(), srv.logPath, "/")
+	p, err := m.run(ctx, "status page GET / while CSRs are generated", srv.base+"/", []string{"Cookie: " + cookie}, srv.pid(), srv.logPath, "/", "status-during-csr")
 	cancel()
 	<-done
 	return p, s, err

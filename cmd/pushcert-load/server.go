@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -88,25 +89,38 @@ type server struct {
 	dataDir string
 	logPath string
 	client  *http.Client
+	// pprofBase is http://HOST:PORT of pushcert's pprof listener, or ""
+	// when it has none.
+	pprofBase string
 }
 
 // startServer runs pushcert -dev on a free loopback port with SQLite and
 // its data in dir, logging JSON (the production format) to a file, and
-// waits for /healthz.
-func startServer(ctx context.Context, bin, dir string) (*server, error) {
+// waits for /healthz. With pprof, pushcert also serves its profiles
+// (PUSHCERT_PPROF_ADDR) on another free loopback port.
+func startServer(ctx context.Context, bin, dir string, pprof bool) (*server, error) {
 	port, err := freePortPair()
 	if err != nil {
 		return nil, err
 	}
 	dataDir := filepath.Join(dir, "data")
+	args := []string{"-dev", fmt.Sprintf("-listen-addr=127.0.0.1:%d", port), "-data-dir=" + dataDir, "-log-format=json"}
+	pprofBase := ""
+	if pprof {
+		pp, err := freePort(port, port+1)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, fmt.Sprintf("-pprof-addr=127.0.0.1:%d", pp))
+		pprofBase = fmt.Sprintf("http://127.0.0.1:%d", pp)
+	}
 	logPath := filepath.Join(dir, "pushcert.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.CommandContext(ctx, bin, "-dev", fmt.Sprintf("-listen-addr=127.0.0.1:%d", port),
-		"-data-dir="+dataDir, "-log-format=json")
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = withoutPushcertEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	c, err := startChild(cmd)
@@ -114,12 +128,13 @@ func startServer(ctx context.Context, bin, dir string) (*server, error) {
 		return nil, err
 	}
 	s := &server{
-		child:   c,
-		base:    fmt.Sprintf("http://127.0.0.1:%d", port),
-		issuer:  fmt.Sprintf("http://127.0.0.1:%d/oidc", port+1),
-		dataDir: dataDir,
-		logPath: logPath,
-		client:  &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableCompression: true}},
+		child:     c,
+		base:      fmt.Sprintf("http://127.0.0.1:%d", port),
+		issuer:    fmt.Sprintf("http://127.0.0.1:%d/oidc", port+1),
+		dataDir:   dataDir,
+		logPath:   logPath,
+		client:    &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableCompression: true}},
+		pprofBase: pprofBase,
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -172,6 +187,23 @@ func freePortPair() (int, error) {
 		}
 	}
 	return 0, errors.New("no two adjacent free loopback ports")
+}
+
+// freePort finds a free loopback port other than the ports in taken, which
+// were found free but are not held.
+func freePort(taken ...int) (int, error) {
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !slices.Contains(taken, port) {
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free loopback port")
 }
 
 // signIn signs the demo admin in through the real flow (pushcert's /login,

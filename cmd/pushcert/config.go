@@ -66,6 +66,9 @@ type config struct {
 
 	MetricsToken    string
 	ShutdownTimeout time.Duration
+	// PprofAddr is the loopback address that serves net/http/pprof's
+	// profiles; empty means off.
+	PprofAddr string
 
 	LogFormat string
 	LogLevel  string
@@ -135,6 +138,7 @@ func parseConfig(name string, mode configMode, args []string, getenv func(string
 	str(&alertInterval, "alert-interval", "1h", "how often the certificate is checked for alerts")
 	str(&c.MetricsToken, "metrics-token", "", "bearer token /metrics requires (optional; open when empty)")
 	str(&shutdown, "shutdown-timeout", "20s", "how long in-flight requests may take to finish after SIGTERM")
+	str(&c.PprofAddr, "pprof-addr", "", "loopback address that serves net/http/pprof's profiles under /debug/pprof/, like 127.0.0.1:6060 (optional; off when empty)")
 	str(&c.LogFormat, "log-format", "", "json or text (default json, text with -dev)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 
@@ -200,6 +204,17 @@ func parseConfig(name string, mode configMode, args []string, getenv func(string
 		bad("listen-addr", "want host:port, like :8080")
 	} else if c.Dev && !isLoopbackAddr(c.ListenAddr) {
 		bad("listen-addr", "dev mode only listens on a loopback address, like 127.0.0.1:8080")
+	}
+	// Profiles have no sign-in and tell a lot about the process: the
+	// command line (flags may carry secrets), its code, where its memory
+	// goes and every goroutine's stack. So they are served on loopback
+	// only, in production and -dev alike.
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			bad("pprof-addr", "want host:port, like 127.0.0.1:6060")
+		} else if !isLoopbackAddr(c.PprofAddr) {
+			bad("pprof-addr", "profiles are served without sign-in, so only on a loopback address, like 127.0.0.1:6060")
+		}
 	}
 	if !c.Dev {
 		required := []struct{ flag, value string }{

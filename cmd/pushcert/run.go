@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,6 +63,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
 	defer ln.Close()
+	var pprofLn net.Listener
+	if cfg.PprofAddr != "" {
+		if pprofLn, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+			return fmt.Errorf("listen for pprof on %s: %w", cfg.PprofAddr, err)
+		}
+		defer pprofLn.Close()
+	}
 
 	var devCA *applesim.CA
 	if cfg.Dev {
@@ -135,13 +143,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		<-checkerDone
 	}()
 
+	// Both servers' Serve results land here; neither blocks after
+	// shutdown, when nobody reads.
+	serveErr := make(chan error, 2)
+	var pprofSrv *http.Server
+	if pprofLn != nil {
+		pprofSrv = newPprofServer(ctx, log)
+		log.Info("pprof listening", "addr", pprofLn.Addr().String())
+		go func() { serveErr <- fmt.Errorf("pprof: %w", pprofSrv.Serve(pprofLn)) }()
+	}
 	// The listener is open, so announcing before Serve starts is true; it
 	// also means anyone who sees /healthz answer has seen the announcement.
 	log.Info("pushcert listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "dev", cfg.Dev)
 	if cfg.Dev {
 		fmt.Fprintf(stdout, "\npushcert is running in development mode: open %s and sign in as the demo admin.\n\n", cfg.BaseURL)
 	}
-	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
 	select {
@@ -154,12 +170,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if pprofSrv != nil {
+		// Its requests already ended with ctx, so this is quick; a profile
+		// is no one's work in flight, so cutting it off is not a failure.
+		if err := pprofSrv.Shutdown(sctx); err != nil {
+			_ = pprofSrv.Close()
+			log.Warn("pprof requests cut off at shutdown", "err", err)
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", cfg.ShutdownTimeout, err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newPprofServer serves net/http/pprof's profiles under /debug/pprof/.
+// They are registered here, on a mux of their own that only the pprof
+// listener serves: importing net/http/pprof also registers them on
+// http.DefaultServeMux, which no pushcert server serves, and the
+// application's handler never gets them.
+//
+// A CPU profile or trace answers only after the seconds it was asked for,
+// so the server has no write timeout, and its requests end with ctx: at
+// shutdown one in flight answers at once with what it has collected
+// instead of holding the process up.
+func newPprofServer(ctx context.Context, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // also heap, goroutine, allocs, block, mutex, threadcreate
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return &http.Server{
+		Handler:           mux,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // newNotifier returns the webhook alerts go to, or nil when none is
