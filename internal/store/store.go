@@ -33,6 +33,9 @@ type DB struct {
 	// stmts are the reads every page view and API GET makes, prepared once
 	// so that SQLite does not parse them again for each request.
 	stmts preparedStmts
+	// cache answers the status reads while the database is unchanged; nil
+	// for PostgreSQL (see statusCache).
+	cache *statusCache
 }
 
 // sqliteConns is how many connections a SQLite database keeps.
@@ -102,8 +105,9 @@ func Open(ctx context.Context, dbURL string, keys *Keyring) (*DB, error) {
 		// stay open when idle: by default database/sql keeps only two, so
 		// under load connections were closed and opened (and their
 		// statements prepared) again all the time.
-		sdb.SetMaxOpenConns(sqliteConns)
-		sdb.SetMaxIdleConns(sqliteConns)
+		// One more is held by the status cache and never used for queries.
+		sdb.SetMaxOpenConns(sqliteConns + 1)
+		sdb.SetMaxIdleConns(sqliteConns + 1)
 	}
 	db := &DB{sql: sdb, d: d, keys: keys}
 	if err := sdb.PingContext(ctx); err != nil {
@@ -118,6 +122,12 @@ func Open(ctx context.Context, dbURL string, keys *Keyring) (*DB, error) {
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("prepare %s statements: %w", d.name, err)
+	}
+	if d == sqliteDialect {
+		if db.cache, err = openStatusCache(ctx, sdb, strings.TrimPrefix(dbURL, "sqlite:")); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("set up the status cache: %w", err)
+		}
 	}
 	return db, nil
 }
@@ -152,6 +162,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes the prepared statements and the database.
 func (db *DB) Close() error {
+	if db.cache != nil {
+		db.cache.close()
+	}
 	for _, stmt := range []*sql.Stmt{db.stmts.state, db.stmts.activeKey, db.stmts.latestPending, db.stmts.status} {
 		if stmt != nil {
 			_ = stmt.Close() // closing the database below releases them anyway
@@ -208,6 +221,10 @@ func scanInstallation(row interface{ Scan(...any) error }, withKey bool, extra .
 
 // State returns the current resource.
 func (db *DB) State(ctx context.Context) (pushcert.State, error) {
+	if db.cache != nil {
+		st, _, err := db.latest(ctx)
+		return copyState(st), err
+	}
 	in, err := scanInstallation(db.stmts.state.QueryRowContext(ctx), false)
 	if err != nil {
 		return pushcert.State{}, fmt.Errorf("read state: %w", err)
@@ -320,6 +337,16 @@ func (db *DB) pendingKeys(ctx context.Context, where string, args ...any) ([]pus
 // after since, without its private key (KeyDER is nil: nothing is
 // decrypted), or pushcert.ErrNotFound when there is none.
 func (db *DB) LatestPendingKey(ctx context.Context, since time.Time) (pushcert.PendingKey, error) {
+	if db.cache != nil {
+		_, k, err := db.latest(ctx)
+		if k = pendingSince(k, since); err == nil && k == nil {
+			err = fmt.Errorf("latest pending key: %w", pushcert.ErrNotFound)
+		}
+		if err != nil {
+			return pushcert.PendingKey{}, err
+		}
+		return *k, nil
+	}
 	k, err := scanPending(db.stmts.latestPending.QueryRowContext(ctx, db.d.timeArg(since)))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -334,6 +361,18 @@ func (db *DB) LatestPendingKey(ctx context.Context, since time.Time) (pushcert.P
 // at or after since, as State and LatestPendingKey do, read together in one
 // statement; the key is nil when there is none.
 func (db *DB) Status(ctx context.Context, since time.Time) (pushcert.State, *pushcert.PendingKey, error) {
+	if db.cache != nil {
+		st, k, err := db.latest(ctx)
+		if err != nil {
+			return pushcert.State{}, nil, err
+		}
+		return copyState(st), pendingSince(k, since), nil
+	}
+	return db.readStatus(ctx, since)
+}
+
+// readStatus reads what Status returns from the database.
+func (db *DB) readStatus(ctx context.Context, since time.Time) (pushcert.State, *pushcert.PendingKey, error) {
 	// The pending key's columns are all NULL when the join found none.
 	var id, subject, name, email, request, hash sql.NullString
 	var vendorSigned sql.NullBool
@@ -683,6 +722,7 @@ type tx struct {
 // row and checks its version against expect (0 means any version), then
 // commits. Any error rolls everything back.
 func (db *DB) write(ctx context.Context, expect int64, fn func(t *tx, cur installation) error) error {
+	defer db.wrote()
 	sqlTx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
