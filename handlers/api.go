@@ -722,35 +722,18 @@ type apiField struct {
 // writeEntity answers with the entity (only the selected properties when
 // sel is not nil) and its ETag.
 func (h *API) writeEntity(w http.ResponseWriter, r *http.Request, status int, st pushcert.State, sel []string) {
-	etag := apiETag(st)
-	props, err := h.entity.properties(st)
-	var body []byte
-	if err == nil {
-		body, err = marshalFields([]apiField{
-			{"@odata.context", h.baseURL + apiVersionPrefix(r) + "/$metadata#deviceManagement/applePushNotificationCertificate/$entity"},
-			{"@odata.type", apiEntityType},
-			{"@odata.etag", etag},
-		})
-	}
+	body, err := h.entity.body(st, h.baseURL+apiVersionPrefix(r), sel)
 	if err != nil {
 		h.fail(w, r, fmt.Errorf("encode entity: %w", err))
 		return
 	}
-	// The annotations' object is opened again to append the properties.
-	body = body[:len(body)-1]
-	for i, name := range apiProperties {
-		if sel == nil || slices.Contains(sel, name) {
-			body = append(body, ',')
-			body = append(body, props[i]...)
-		}
-	}
-	body = append(body, '}')
-	w.Header().Set("ETag", etag)
+	w.Header().Set("ETag", apiETag(st))
 	writeAPIJSON(w, r, status, body)
 }
 
-// entityCache keeps the entity's properties encoded as JSON, for the one
-// state they were encoded from. Every request still reads the current
+// entityCache keeps the entity encoded as JSON, for the one state it was
+// encoded from: each property on its own, and the whole entity for each
+// service root it was asked under. Every request still reads the current
 // state and passes it in: the encoding is reused only when that state is
 // the same, field for field, so a change made through any replica shows in
 // the next answer. The PEM certificate, escaped for JSON, is most of the
@@ -759,16 +742,60 @@ type entityCache struct {
 	mu    sync.Mutex
 	state pushcert.State
 	props [][]byte // `"name":value` for each of apiProperties; nil until the first use
+	// whole maps a service root (base URL and version prefix) to the entity
+	// with every property. There are two roots, /v1.0 and /beta.
+	whole map[string][]byte
 }
 
-// properties returns the encoded properties of st, in apiProperties'
-// order. The slices are shared and must not be changed.
-func (c *entityCache) properties(st pushcert.State) ([][]byte, error) {
+// body returns the entity of st, as served under root, with the properties
+// in sel or, when sel is nil, all of them. The bytes are shared and must not
+// be changed.
+func (c *entityCache) body(st pushcert.State, root string, sel []string) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.props != nil && sameState(c.state, st) {
-		return c.props, nil
+	if c.props == nil || !sameState(c.state, st) {
+		props, err := encodeProperties(st)
+		if err != nil {
+			return nil, err
+		}
+		c.state, c.props, c.whole = st, props, nil
 	}
+	if b, ok := c.whole[root]; ok && sel == nil {
+		return b, nil
+	}
+	body, err := marshalFields([]apiField{
+		{"@odata.context", root + "/$metadata#deviceManagement/applePushNotificationCertificate/$entity"},
+		{"@odata.type", apiEntityType},
+		{"@odata.etag", apiETag(st)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The annotations' object is opened again to append the properties.
+	body = body[:len(body)-1]
+	for i, name := range apiProperties {
+		if sel == nil || slices.Contains(sel, name) {
+			body = append(body, ',')
+			body = append(body, c.props[i]...)
+		}
+	}
+	body = append(body, '}')
+	if sel == nil && len(c.whole) < maxEntityRoots {
+		if c.whole == nil {
+			c.whole = make(map[string][]byte)
+		}
+		c.whole[root] = body
+	}
+	return body, nil
+}
+
+// maxEntityRoots bounds entityCache.whole. The root comes from the route,
+// not the client, so two is all there are; the bound only keeps a future
+// route from growing it.
+const maxEntityRoots = 4
+
+// encodeProperties encodes the properties of st, in apiProperties' order.
+func encodeProperties(st pushcert.State) ([][]byte, error) {
 	values := entityProperties(st)
 	props := make([][]byte, len(apiProperties))
 	for i, name := range apiProperties {
@@ -778,7 +805,6 @@ func (c *entityCache) properties(st pushcert.State) ([][]byte, error) {
 		}
 		props[i] = b[1 : len(b)-1] // without the object's braces
 	}
-	c.state, c.props = st, props
 	return props, nil
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ type Dashboard struct {
 	svc *pushcert.Service
 	dev bool
 	now func() time.Time
+	// pages keeps rendered status pages (see statusPages).
+	pages statusPages
 }
 
 // NewDashboard returns the dashboard pages over svc. dev shows the
@@ -50,7 +53,20 @@ func (d *Dashboard) Show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Done = done
-	render(w, r, d.log, http.StatusOK, views.StatusPage(newShell(r, d.dev, "Status"), v))
+	shell := newShell(r, d.dev, "Status")
+	key := newStatusPageKey(shell, v)
+	if page, ok := d.pages.get(key); ok {
+		writePage(w, http.StatusOK, page)
+		return
+	}
+	buf := getPageBuffer()
+	defer putPageBuffer(buf)
+	if err := views.StatusPage(shell, v).Render(r.Context(), buf); err != nil {
+		serverError(w, r, d.log, fmt.Errorf("render page: %w", err))
+		return
+	}
+	d.pages.put(key, bytes.Clone(buf.Bytes()))
+	writePage(w, http.StatusOK, buf.Bytes())
 }
 
 // History handles GET /history: the audit events, newest first.
