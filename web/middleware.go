@@ -112,14 +112,15 @@ func logRequests(log *slog.Logger, ops *Ops, next http.Handler) http.Handler {
 		if probeRoutes[ri.route] && sw.status < 400 {
 			level = slog.LevelDebug
 		}
-		log.Log(r.Context(), level, "request",
-			"method", r.Method,
-			"route", ri.route,
-			"path", r.URL.Path,
-			"status", sw.status,
-			"duration_ms", float64(took.Microseconds())/1000,
-			"request_id", id,
-			"user_id", ri.userID,
+		// Typed attributes: slog need not box and pair loose arguments.
+		log.LogAttrs(r.Context(), level, "request",
+			slog.String("method", r.Method),
+			slog.String("route", ri.route),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+			slog.String("request_id", id),
+			slog.String("user_id", ri.userID),
 		)
 	})
 }

@@ -124,6 +124,10 @@ func (db *DB) latest(ctx context.Context) (pushcert.State, *pushcert.PendingKey,
 	if c == nil {
 		return db.readStatus(ctx, time.Time{})
 	}
+	// As a query would, a read for a request that was canceled fails.
+	if err := ctx.Err(); err != nil {
+		return pushcert.State{}, nil, err
+	}
 	// The header and the counter are read before the database: a write
 	// committed after this point makes the next call read again, even if
 	// this read already saw it.

@@ -298,3 +298,18 @@ func TestStatusCacheConcurrent(t *testing.T) {
 	}
 	checkFresh(t, db, time.Time{})
 }
+
+// TestStatusCacheCanceled: a canceled read fails as a query would, also
+// when the cache could answer it.
+func TestStatusCacheCanceled(t *testing.T) {
+	db := open(t, sqliteURL(t), newKeyring(t, secretA))
+	checkFresh(t, db, time.Time{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := db.State(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("State with a canceled context: %v, want context.Canceled", err)
+	}
+	if _, _, err := db.Status(ctx, time.Time{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Status with a canceled context: %v, want context.Canceled", err)
+	}
+}
