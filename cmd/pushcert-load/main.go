@@ -18,7 +18,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/pushcert-load [-duration 10s] [-connections 64] [-n 30] [-generator auto|wrk|go] [-out report.md] [-profile DIR]
+//	go run ./cmd/pushcert-load [-duration 10s] [-connections 64] [-rounds 3] [-n 30] [-generator auto|wrk|go] [-out report.md] [-profile DIR]
 package main
 
 import (
@@ -53,6 +53,7 @@ func main() {
 type options struct {
 	duration    time.Duration
 	connections int
+	rounds      int
 	samples     int
 	generator   string
 	out         string
@@ -75,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, progress io.Writer) error {
 	var o options
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each load run lasts")
 	fs.IntVar(&o.connections, "connections", 64, "concurrent connections of each load run")
+	fs.IntVar(&o.rounds, "rounds", 3, "how many times to load the status page, the API and the ceiling in turn; targets use the medians")
 	fs.IntVar(&o.samples, "n", 30, "how many CSR generations and uploads to time one by one")
 	fs.StringVar(&o.generator, "generator", "auto", "load generator: wrk, go (this program's own), or auto (wrk when on PATH)")
 	fs.StringVar(&o.out, "out", "", "also write the report as Markdown to this file")
@@ -98,8 +100,8 @@ func run(ctx context.Context, args []string, stdout, progress io.Writer) error {
 	case *ceil:
 		return runCeiling(ctx, *size, stdout)
 	}
-	if o.connections < 1 || o.duration < time.Second || o.samples < 1 {
-		return errors.New("want -connections >= 1, -duration >= 1s and -n >= 1")
+	if o.connections < 1 || o.duration < time.Second || o.samples < 1 || o.rounds < 1 {
+		return errors.New("want -connections >= 1, -duration >= 1s, -rounds >= 1 and -n >= 1")
 	}
 	return bench(ctx, o, stdout, progress)
 }
@@ -218,14 +220,26 @@ func bench(ctx context.Context, o options, stdout, progress io.Writer) error {
 	defer ceil.stop()
 
 	m := measurer{gen: gen, connections: o.connections, duration: o.duration, say: say, prof: prof}
-	if rep.Status, err = m.run(ctx, "status page GET /", srv.base+"/", []string{"Cookie: " + cookie}, srv.pid(), srv.logPath, "/", "status"); err != nil {
-		return err
-	}
-	if rep.API, err = m.run(ctx, "API GET", srv.base+apiPath, []string{"Authorization: Bearer " + token}, srv.pid(), srv.logPath, apiPath, "api"); err != nil {
-		return err
-	}
-	if rep.Ceiling, err = m.run(ctx, "ceiling (bare net/http)", ceil.url, nil, ceil.pid(), "", "", ""); err != nil {
-		return err
+	for i := range o.rounds {
+		if o.rounds > 1 {
+			say("round %d of %d", i+1, o.rounds)
+		}
+		// Profiles are taken in the first round only: one per kind of run.
+		statusProf, apiProf := "status", "api"
+		if i > 0 {
+			statusProf, apiProf = "", ""
+		}
+		var rd round
+		if rd.Status, err = m.run(ctx, "status page GET /", srv.base+"/", []string{"Cookie: " + cookie}, srv.pid(), srv.logPath, "/", statusProf); err != nil {
+			return err
+		}
+		if rd.API, err = m.run(ctx, "API GET", srv.base+apiPath, []string{"Authorization: Bearer " + token}, srv.pid(), srv.logPath, apiPath, apiProf); err != nil {
+			return err
+		}
+		if rd.Ceiling, err = m.run(ctx, "ceiling (bare net/http)", ceil.url, nil, ceil.pid(), "", "", ""); err != nil {
+			return err
+		}
+		rep.Rounds = append(rep.Rounds, rd)
 	}
 
 	say("timing %d CSR generations one by one", o.samples)

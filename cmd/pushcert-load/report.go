@@ -258,13 +258,57 @@ type report struct {
 	Duration    time.Duration
 	Generator   string
 	PageSize    int
-	Status      phaseResult
-	API         phaseResult
-	Ceiling     phaseResult
+	Rounds      []round      // the status page, API and ceiling runs, in order
 	Concurrent  phaseResult  // the status page while CSRs are generated
 	CSR         sampleResult // sequential CSR generation
 	Upload      sampleResult // sequential renewals
 	ConcCSR     sampleResult // the CSRs generated during Concurrent
+}
+
+// round is the status page, the API GET and the ceiling loaded one after
+// the other. Each round's ratios compare runs made seconds apart; on a
+// machine shared with other work the median over rounds is what the
+// targets are checked against, so that one run slowed by something else
+// does not decide the result either way.
+type round struct {
+	Status, API, Ceiling phaseResult
+}
+
+// statusRatio and apiRatio are the medians over the rounds of each
+// round's ratio to its ceiling.
+func (r *report) statusRatio() float64 {
+	return r.median(func(rd round) float64 { return ratio(rd.Status.RPS(), rd.Ceiling.RPS()) })
+}
+
+func (r *report) apiRatio() float64 {
+	return r.median(func(rd round) float64 { return ratio(rd.API.RPS(), rd.Ceiling.RPS()) })
+}
+
+// statusP99 and ceilingP99 are the medians over the rounds of the p99s.
+func (r *report) statusP99() time.Duration {
+	return time.Duration(r.median(func(rd round) float64 { return float64(rd.Status.P99) }))
+}
+
+func (r *report) ceilingP99() time.Duration {
+	return time.Duration(r.median(func(rd round) float64 { return float64(rd.Ceiling.P99) }))
+}
+
+// median returns the median of f over the rounds (the mean of the middle
+// two for an even count), or 0 without rounds.
+func (r *report) median(f func(round) float64) float64 {
+	if len(r.Rounds) == 0 {
+		return 0
+	}
+	vs := make([]float64, len(r.Rounds))
+	for i, rd := range r.Rounds {
+		vs[i] = f(rd)
+	}
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 // check is one target, met or missed.
@@ -276,18 +320,24 @@ type check struct {
 
 // checks compares the report with the targets.
 func (r *report) checks() []check {
-	statusRatio := ratio(r.Status.RPS(), r.Ceiling.RPS())
-	apiRatio := ratio(r.API.RPS(), r.Ceiling.RPS())
-	var errs int64
-	for _, p := range []phaseResult{r.Status, r.API, r.Ceiling, r.Concurrent} {
+	statusRatio, apiRatio, statusP99 := r.statusRatio(), r.apiRatio(), r.statusP99()
+	var errs, rss int64
+	for _, p := range r.phases() {
 		errs += p.Errors()
 	}
+	for _, rd := range r.Rounds {
+		rss = max(rss, rd.Status.PeakRSS, rd.API.PeakRSS)
+	}
+	rss = max(rss, r.Concurrent.PeakRSS)
 	errs += int64(r.CSR.Errors + r.Upload.Errors + r.ConcCSR.Errors)
-	rss := max(r.Status.PeakRSS, r.API.PeakRSS, r.Concurrent.PeakRSS)
+	of := ""
+	if len(r.Rounds) > 1 {
+		of = fmt.Sprintf(", median of %d rounds", len(r.Rounds))
+	}
 	return []check{
-		{"status page req/s ≥ 50% of the ceiling", pct(statusRatio), statusRatio >= targetStatusRatio},
-		{"status page p99 ≤ 10 ms", ms(r.Status.P99) + " (the ceiling's own: " + ms(r.Ceiling.P99) + ")", r.Status.P99 > 0 && r.Status.P99 <= targetStatusP99},
-		{"API GET req/s ≥ 60% of the ceiling", pct(apiRatio), apiRatio >= targetAPIRatio},
+		{"status page req/s ≥ 50% of the ceiling", pct(statusRatio) + of, len(r.Rounds) > 0 && statusRatio >= targetStatusRatio},
+		{"status page p99 ≤ 10 ms", ms(statusP99) + " (the ceiling's own: " + ms(r.ceilingP99()) + ")" + of, statusP99 > 0 && statusP99 <= targetStatusP99},
+		{"API GET req/s ≥ 60% of the ceiling", pct(apiRatio) + of, len(r.Rounds) > 0 && apiRatio >= targetAPIRatio},
 		{"zero errors", strconv.FormatInt(errs, 10), errs == 0},
 		{"pushcert peak RSS ≤ 50 MB", mb(rss), rss > 0 && rss <= targetPeakRSS},
 		{"CSR generation median ≤ 150 ms", ms(r.CSR.Median()), len(r.CSR.Latencies) > 0 && r.CSR.Median() <= targetCSRMedian},
@@ -347,8 +397,10 @@ func (r *report) writeText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(bw, "\nratios: status/ceiling %s, API/ceiling %s\n",
-		pct(ratio(r.Status.RPS(), r.Ceiling.RPS())), pct(ratio(r.API.RPS(), r.Ceiling.RPS())))
+	fmt.Fprintln(bw)
+	for _, line := range r.ratioLines() {
+		fmt.Fprintln(bw, line)
+	}
 	for _, p := range r.phases() {
 		if p.Errors() > 0 {
 			fmt.Fprintf(bw, "errors of %s: %s\n", p.Name, p.errorText())
@@ -376,8 +428,10 @@ func (r *report) writeMarkdown(w io.Writer) error {
 	for _, p := range r.phases() {
 		fmt.Fprintf(bw, "| %s | %.0f | %s | %s | %d | %s | %s | %s |\n", p.Name, p.RPS(), ms(p.P50), ms(p.P99), p.Errors(), mb(p.PeakRSS), cpuText(p.CPUPerReq), serverP99Text(p.ServerP99))
 	}
-	fmt.Fprintf(bw, "\nRatios: status/ceiling **%s**, API/ceiling **%s**.\n\n",
-		pct(ratio(r.Status.RPS(), r.Ceiling.RPS())), pct(ratio(r.API.RPS(), r.Ceiling.RPS())))
+	fmt.Fprintln(bw)
+	for _, line := range r.ratioLines() {
+		fmt.Fprintf(bw, "%s.\n\n", line)
+	}
 	for _, p := range r.phases() {
 		if p.Errors() > 0 {
 			fmt.Fprintf(bw, "Errors of %s: %s.\n\n", p.Name, p.errorText())
@@ -396,8 +450,38 @@ func (r *report) writeMarkdown(w io.Writer) error {
 	return bw.Flush()
 }
 
+// phases lists every load run, each round's named by its round when there
+// are several.
 func (r *report) phases() []phaseResult {
-	return []phaseResult{r.Status, r.API, r.Ceiling, r.Concurrent}
+	var ps []phaseResult
+	for i, rd := range r.Rounds {
+		for _, p := range []phaseResult{rd.Status, rd.API, rd.Ceiling} {
+			if len(r.Rounds) > 1 {
+				p.Name = fmt.Sprintf("%d: %s", i+1, p.Name)
+			}
+			ps = append(ps, p)
+		}
+	}
+	return append(ps, r.Concurrent)
+}
+
+// ratioLines says the ratios to the ceiling: of each round, and their
+// medians when there are several rounds.
+func (r *report) ratioLines() []string {
+	var lines []string
+	for i, rd := range r.Rounds {
+		prefix := "ratios"
+		if len(r.Rounds) > 1 {
+			prefix = fmt.Sprintf("round %d ratios", i+1)
+		}
+		lines = append(lines, fmt.Sprintf("%s: status/ceiling %s, API/ceiling %s", prefix,
+			pct(ratio(rd.Status.RPS(), rd.Ceiling.RPS())), pct(ratio(rd.API.RPS(), rd.Ceiling.RPS()))))
+	}
+	if len(r.Rounds) > 1 {
+		lines = append(lines, fmt.Sprintf("median ratios of %d rounds: status/ceiling %s, API/ceiling %s",
+			len(r.Rounds), pct(r.statusRatio()), pct(r.apiRatio())))
+	}
+	return lines
 }
 
 func (r *report) samples() []sampleResult {

@@ -232,11 +232,13 @@ func TestParseVmHWM(t *testing.T) {
 
 func TestChecks(t *testing.T) {
 	good := report{
-		Status:  phaseResult{loadResult: loadResult{Requests: 6000, Elapsed: time.Second, P99: 9 * time.Millisecond}, PeakRSS: 30e6},
-		API:     phaseResult{loadResult: loadResult{Requests: 7000, Elapsed: time.Second}, PeakRSS: 31e6},
-		Ceiling: phaseResult{loadResult: loadResult{Requests: 10000, Elapsed: time.Second}},
-		CSR:     sampleResult{Latencies: []time.Duration{100 * time.Millisecond}},
-		Upload:  sampleResult{Latencies: []time.Duration{5 * time.Millisecond}},
+		Rounds: []round{{
+			Status:  phaseResult{loadResult: loadResult{Requests: 6000, Elapsed: time.Second, P99: 9 * time.Millisecond}, PeakRSS: 30e6},
+			API:     phaseResult{loadResult: loadResult{Requests: 7000, Elapsed: time.Second}, PeakRSS: 31e6},
+			Ceiling: phaseResult{loadResult: loadResult{Requests: 10000, Elapsed: time.Second}},
+		}},
+		CSR:    sampleResult{Latencies: []time.Duration{100 * time.Millisecond}},
+		Upload: sampleResult{Latencies: []time.Duration{5 * time.Millisecond}},
 	}
 	for _, c := range good.checks() {
 		if !c.Pass {
@@ -244,11 +246,13 @@ func TestChecks(t *testing.T) {
 		}
 	}
 	bad := good
-	bad.Status.Requests = 4999 // 49.99% of the ceiling
-	bad.API.Requests = 5999
-	bad.Status.P99 = 11 * time.Millisecond
+	bad.Rounds = []round{good.Rounds[0]}
+	rd := &bad.Rounds[0]
+	rd.Status.Requests = 4999 // 49.99% of the ceiling
+	rd.API.Requests = 5999
+	rd.Status.P99 = 11 * time.Millisecond
 	bad.Concurrent.SocketErrors = 1
-	bad.API.PeakRSS = 51e6
+	rd.API.PeakRSS = 51e6
 	bad.CSR.Latencies = []time.Duration{151 * time.Millisecond}
 	bad.Upload.Latencies = []time.Duration{21 * time.Millisecond}
 	for _, c := range bad.checks() {
@@ -259,5 +263,67 @@ func TestChecks(t *testing.T) {
 	var out bytes.Buffer
 	if err := bad.writeMarkdown(&out); err != nil || strings.Count(out.String(), "| MISS |") != 7 {
 		t.Errorf("markdown: got %v and\n%s\nwant 7 MISS rows", err, out.String())
+	}
+	if got := (&report{}).checks(); got[0].Pass || got[2].Pass {
+		t.Error("a report without rounds passes the ratio targets")
+	}
+}
+
+// TestRoundMedians: with several rounds the targets use the median of the
+// rounds' ratios and p99s, so one disturbed run decides nothing; every
+// round is reported, and errors and peak memory of any round count.
+func TestRoundMedians(t *testing.T) {
+	mk := func(status, api, ceiling int64, p99, ceilP99 time.Duration) round {
+		run := func(name string, n int64, p99 time.Duration) phaseResult {
+			return phaseResult{Name: name, loadResult: loadResult{Requests: n, Elapsed: time.Second, P99: p99}, ServerNon2xx: -1, PeakRSS: 30e6}
+		}
+		return round{Status: run("status page", status, p99), API: run("API GET", api, 0), Ceiling: run("ceiling", ceiling, ceilP99)}
+	}
+	r := report{
+		Rounds: []round{
+			mk(2000, 9000, 10000, 30*time.Millisecond, 12*time.Millisecond), // status disturbed: 20%
+			mk(6000, 7000, 10000, 9*time.Millisecond, 6*time.Millisecond),   // 60%, 70%
+			mk(5500, 6500, 10000, 8*time.Millisecond, 5*time.Millisecond),   // 55%, 65%
+		},
+		CSR:    sampleResult{Latencies: []time.Duration{time.Millisecond}},
+		Upload: sampleResult{Latencies: []time.Duration{time.Millisecond}},
+	}
+	if got := r.statusRatio(); got != 0.55 {
+		t.Errorf("status ratio: got %v, want the median 0.55", got)
+	}
+	if got := r.apiRatio(); got != 0.7 {
+		t.Errorf("API ratio: got %v, want the median 0.7", got)
+	}
+	if got := r.statusP99(); got != 9*time.Millisecond {
+		t.Errorf("status p99: got %v, want the median 9ms", got)
+	}
+	if got := r.ceilingP99(); got != 6*time.Millisecond {
+		t.Errorf("ceiling p99: got %v, want the median 6ms", got)
+	}
+	for _, c := range r.checks() {
+		if !c.Pass {
+			t.Errorf("%s: got MISS (%s), want PASS", c.Name, c.Got)
+		}
+	}
+	r.Rounds[0].API.SocketErrors = 2
+	r.Rounds[2].Status.PeakRSS = 60e6
+	for _, c := range r.checks() {
+		if (c.Name == "zero errors" || c.Name == "pushcert peak RSS ≤ 50 MB") && c.Pass {
+			t.Errorf("%s: got PASS (%s) with a bad round, want MISS", c.Name, c.Got)
+		}
+	}
+	var out bytes.Buffer
+	if err := r.writeText(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1: status page", "3: ceiling", "round 1 ratios: status/ceiling 20%, API/ceiling 90%",
+		"median ratios of 3 rounds: status/ceiling 55%, API/ceiling 70%", "55%, median of 3 rounds"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, out.String())
+		}
+	}
+	r.Rounds = r.Rounds[:2]
+	if got := r.statusRatio(); got < 0.399 || got > 0.401 {
+		t.Errorf("two rounds: status ratio %v, want the mean of the middle two, 0.4", got)
 	}
 }
