@@ -53,17 +53,24 @@ func TestAPIEntityCacheOutput(t *testing.T) {
 		PEM: "-----BEGIN CERTIFICATE-----\nMIIB<script>&\"\n-----END CERTIFICATE-----\n",
 	}
 	by := auth.User{Subject: "sub-ada", Name: "Ada", Email: "ada@example.com"}
-	states := map[string]pushcert.State{
-		"new":    {ID: "id-1", Version: 1, UploadStatus: pushcert.UploadNone},
-		"failed": {ID: "id-1", Version: 2, UploadStatus: pushcert.UploadFailed, UploadFailureReason: "expired \"quoted\" <b>"},
-		"active": {ID: "id-1", Version: 3, AppleID: "it@example.com", Certificate: cert, UploadStatus: pushcert.UploadSucceeded,
-			LastModified: at, LastModifiedBy: by},
+	states := []struct {
+		name string
+		st   pushcert.State
+	}{
+		{"new", pushcert.State{ID: "id-1", Version: 1, UploadStatus: pushcert.UploadNone}},
+		{"failed", pushcert.State{ID: "id-1", Version: 2, UploadStatus: pushcert.UploadFailed, UploadFailureReason: "expired \"quoted\" <b>"}},
+		{"active", pushcert.State{ID: "id-1", Version: 3, AppleID: "it@example.com", Certificate: cert, UploadStatus: pushcert.UploadSucceeded,
+			LastModified: at, LastModifiedBy: by}},
 	}
 	sels := [][]string{nil, {"id"}, {"certificate", "appleIdentifier"}, {"expirationDateTime", "lastModifiedDateTime", "topicIdentifier"}}
 	h := NewAPI(discardLogger(), nil, testBaseURL)
+	// Each state is asked for twice in a row with every root and selection
+	// (the second time from what the first kept), then all of it again
+	// after the other states.
 	for round := range 2 {
-		for name, st := range states {
-			for _, prefix := range []string{"/v1.0", "/beta"} {
+		for _, s := range states {
+			name, st := s.name, s.st
+			for _, prefix := range []string{"/v1.0", "/beta", "/v1.0", "/beta"} {
 				for _, sel := range sels {
 					t.Run(fmt.Sprintf("%d %s %s %v", round, name, prefix, sel), func(t *testing.T) {
 						w := httptest.NewRecorder()

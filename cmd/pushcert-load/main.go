@@ -13,8 +13,8 @@
 // then times CSR generation and certificate uploads through the API one by
 // one, and the status page again while CSRs are being generated. It prints
 // a table and PASS or MISS for each target in docs/performance.md. With
-// -profile it also saves a CPU profile of pushcert during each of its load
-// runs.
+// -profile it also saves a CPU profile of pushcert during the first round's
+// status page and API runs and the status-page-while-CSRs run.
 //
 // Usage:
 //
@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, progress io.Writer) error {
 	fs.StringVar(&o.generator, "generator", "auto", "load generator: wrk, go (this program's own), or auto (wrk when on PATH)")
 	fs.StringVar(&o.out, "out", "", "also write the report as Markdown to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder with pushcert's data and request log")
-	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of pushcert during each of its load runs to this folder (status.pprof, api.pprof, status-during-csr.pprof)")
+	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of pushcert to this folder: the first round's status page and API runs and the status-page-while-CSRs run (status.pprof, api.pprof, status-during-csr.pprof)")
 	worker := fs.Bool("worker", false, "internal: be the Go load generator for -url")
 	url := fs.String("url", "", "internal: the URL -worker loads")
 	var headers headerList
@@ -174,7 +174,7 @@ func bench(ctx context.Context, o options, stdout, progress io.Writer) error {
 	if o.profile != "" {
 		prof = &profiler{base: srv.pprofBase, dir: o.profile}
 		delay, seconds := profileWindow(o.duration)
-		say("profiling pushcert's CPU for %d s of each of its load runs, starting %v in, into %s", seconds, delay, o.profile)
+		say("profiling pushcert's CPU for %d s of its first-round and while-CSRs load runs, starting %v in, into %s", seconds, delay, o.profile)
 	}
 	token, err := srv.token(ctx)
 	if err != nil {

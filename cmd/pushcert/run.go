@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -145,14 +146,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		<-checkerDone
 	}()
 
-	// Both servers' Serve results land here; neither blocks after
-	// shutdown, when nobody reads.
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 1)
 	var pprofSrv *http.Server
 	if pprofLn != nil {
 		pprofSrv = newPprofServer(ctx, log)
 		log.Info("pprof listening", "addr", pprofLn.Addr().String())
-		go func() { serveErr <- fmt.Errorf("pprof: %w", pprofSrv.Serve(pprofLn)) }()
+		go func() {
+			// Profiles are a diagnostic: their listener failing is logged
+			// and the console goes on serving.
+			if err := pprofSrv.Serve(pprofLn); !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("pprof stopped serving", "err", err)
+			}
+		}()
 	}
 	// The listener is open, so announcing before Serve starts is true; it
 	// also means anyone who sees /healthz answer has seen the announcement.

@@ -70,39 +70,56 @@ type statusEntry struct {
 	pending *pushcert.PendingKey
 }
 
-// openStatusCache sets up the cache for the SQLite database at path, or
-// returns nil when the database is not in WAL mode (a file system without
-// shared memory, say): then every read goes to the database.
-func openStatusCache(ctx context.Context, db *sql.DB, path string) (*statusCache, error) {
+// openStatusCache sets up the cache for db, a SQLite database. It returns
+// nil, and every read goes to the database, when the database is not in
+// WAL mode (a file system without shared memory, say) or its WAL index
+// cannot be opened.
+func openStatusCache(ctx context.Context, db *sql.DB) (*statusCache, error) {
 	anchor, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var mode string
-	if err := anchor.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		anchor.Close()
-		return nil, fmt.Errorf("read journal mode: %w", err)
+	path, ok, err := walIndexPath(ctx, anchor)
+	if err != nil || !ok {
+		return nil, errors.Join(err, anchor.Close())
 	}
-	if !strings.EqualFold(mode, "wal") {
-		return nil, anchor.Close()
-	}
-	// A read maps the WAL index, so the -shm file exists from here on.
-	var n int
-	if err := anchor.QueryRowContext(ctx, `SELECT count(*) FROM installation`).Scan(&n); err != nil {
-		anchor.Close()
-		return nil, err
-	}
-	shm, err := os.Open(path + "-shm")
+	shm, err := os.Open(path)
 	if err != nil {
-		anchor.Close()
-		return nil, fmt.Errorf("open the WAL index: %w", err)
+		return nil, anchor.Close()
 	}
 	c := &statusCache{shm: shm, anchor: anchor}
 	if _, ok := c.mark(); !ok {
 		c.close()
-		return nil, errors.New("read the WAL index: the header is missing")
+		return nil, nil
 	}
 	return c, nil
+}
+
+// walIndexPath returns the path of the main database's -shm file, as
+// SQLite resolved it (absolute, symbolic links followed: the -shm file
+// lies next to the real file), and whether the database is in WAL mode
+// with its WAL index mapped.
+func walIndexPath(ctx context.Context, conn *sql.Conn) (string, bool, error) {
+	var mode string
+	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return "", false, fmt.Errorf("read journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return "", false, nil
+	}
+	// A read maps the WAL index, so the -shm file exists from here on.
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM installation`).Scan(&n); err != nil {
+		return "", false, err
+	}
+	var file string
+	if err := conn.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+		return "", false, fmt.Errorf("read the database's file name: %w", err)
+	}
+	if file == "" {
+		return "", false, nil // a temporary or in-memory database
+	}
+	return file + "-shm", true, nil
 }
 
 // mark reads the WAL-index header; ok is false when it cannot be read, and

@@ -313,3 +313,59 @@ func TestStatusCacheCanceled(t *testing.T) {
 		t.Errorf("Status with a canceled context: %v, want context.Canceled", err)
 	}
 }
+
+// TestStatusCacheSymlinkedFile: SQLite keeps its -shm file next to the
+// real database file when the configured name is a symbolic link; the
+// cache reads that one, not a stale file next to the link.
+func TestStatusCacheSymlinkedFile(t *testing.T) {
+	dir := t.TempDir()
+	real, link := dir+"/real.db", dir+"/link.db"
+	if err := os.Symlink(real, link); err != nil {
+		t.Skipf("symbolic links: %v", err)
+	}
+	// A leftover -shm next to the link, which no one writes.
+	if err := os.WriteFile(link+"-shm", make([]byte, 32<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, "sqlite:"+link, newKeyring(t, secretA))
+	other := open(t, "sqlite:"+real, newKeyring(t, secretA))
+	if db.cache == nil {
+		t.Fatal("a SQLite store opened through a symbolic link has no status cache")
+	}
+	checkFresh(t, db, time.Time{})
+	checkFresh(t, db, time.Time{})
+	if _, err := other.SetAppleID(context.Background(), 0, "through-the-real-name@example.com", pushcert.Event{Kind: pushcert.EventAppleIDChanged}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustState(t, db).AppleID; got != "through-the-real-name@example.com" {
+		t.Fatalf("after a write by another connection, State through the link shows Apple ID %q", got)
+	}
+}
+
+// TestStatusCacheCountsOwnWrites: this store's own writes are seen even if
+// the WAL-index header did not change, through the count of its writes.
+func TestStatusCacheCountsOwnWrites(t *testing.T) {
+	db := open(t, sqliteURL(t), newKeyring(t, secretA))
+	// A header that never changes.
+	frozen := t.TempDir() + "/frozen-shm"
+	if err := os.WriteFile(frozen, make([]byte, walHeaderSize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(frozen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.cache.shm.Close()
+	db.cache.shm = f
+	for i := range 3 {
+		checkFresh(t, db, time.Time{})
+		checkFresh(t, db, time.Time{})
+		want := fmt.Sprintf("own-%d@example.com", i)
+		if _, err := db.SetAppleID(context.Background(), 0, want, pushcert.Event{Kind: pushcert.EventAppleIDChanged}); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustState(t, db).AppleID; got != want {
+			t.Fatalf("own write %d with the header frozen: State shows %q, want %q", i, got, want)
+		}
+	}
+}

@@ -110,7 +110,7 @@ func Open(ctx context.Context, dbURL string, keys *Keyring) (*DB, error) {
 		sdb.SetMaxIdleConns(sqliteConns + 1)
 	}
 	db := &DB{sql: sdb, d: d, keys: keys}
-	if err := sdb.PingContext(ctx); err != nil {
+	if err := connect(ctx, sdb, d); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", d.name, err)
 	}
@@ -124,12 +124,42 @@ func Open(ctx context.Context, dbURL string, keys *Keyring) (*DB, error) {
 		return nil, fmt.Errorf("prepare %s statements: %w", d.name, err)
 	}
 	if d == sqliteDialect {
-		if db.cache, err = openStatusCache(ctx, sdb, strings.TrimPrefix(dbURL, "sqlite:")); err != nil {
+		if db.cache, err = openStatusCache(ctx, sdb); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("set up the status cache: %w", err)
 		}
 	}
 	return db, nil
+}
+
+// connectRetry bounds how long connect retries a SQLite database that
+// answers busy: as long as the busy timeout sqliteDSN sets.
+const connectRetry = 10 * time.Second
+
+// connect opens the first connection. Several processes (or stores) that
+// open a new SQLite file at the same moment race to switch it to WAL mode,
+// and SQLite answers the losers SQLITE_BUSY at once, without waiting out
+// the busy timeout: those are retried until the switch is done.
+func connect(ctx context.Context, sdb *sql.DB, d *dialect) error {
+	deadline := time.Now().Add(connectRetry)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := sdb.PingContext(ctx)
+		if err == nil || d != sqliteDialect || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY, in any of its
+// extended forms.
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 5
 }
 
 // prepare prepares the hot reads.
@@ -358,8 +388,9 @@ func (db *DB) LatestPendingKey(ctx context.Context, since time.Time) (pushcert.P
 }
 
 // Status returns the State and the newest unconsumed pending key created
-// at or after since, as State and LatestPendingKey do, read together in one
-// statement; the key is nil when there is none.
+// at or after since, as State and LatestPendingKey do, from one snapshot:
+// the status cache's, or one statement's; the key is nil when there is
+// none.
 func (db *DB) Status(ctx context.Context, since time.Time) (pushcert.State, *pushcert.PendingKey, error) {
 	if db.cache != nil {
 		st, k, err := db.latest(ctx)
