@@ -156,6 +156,9 @@ func TestRunSmoke(t *testing.T) {
 	if !strings.Contains(out.String(), `"msg":"pushcert listening"`) {
 		t.Errorf("got log %q, want JSON lines with the listening message", out.String())
 	}
+	if !strings.Contains(out.String(), `"msg":"status cache on`) {
+		t.Errorf("got log %q, want the status cache reported on for SQLite", out.String())
+	}
 }
 
 func TestRunDev(t *testing.T) {

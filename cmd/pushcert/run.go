@@ -92,6 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer st.Close()
+	logStatusCache(log, st, cfg.DatabaseURL)
 
 	notifier, err := newNotifier(cfg, log)
 	if err != nil {
@@ -286,6 +287,21 @@ func openStore(ctx context.Context, cfg *config) (*store.DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return st, nil
+}
+
+// logStatusCache says at startup whether the status page and API GET are
+// answered from memory while the database is unchanged: a SQLite database
+// that cannot use the cache still works, only slower, and the log says why.
+func logStatusCache(log *slog.Logger, st *store.DB, dbURL string) {
+	on, why := st.StatusCache()
+	switch _, sqlite := sqliteDir(dbURL); {
+	case on:
+		log.Info("status cache on: reads are answered from memory while the database is unchanged")
+	case sqlite:
+		log.Warn("status cache off: every status page and API GET reads the database", "reason", why)
+	default:
+		log.Info("status cache off", "reason", why)
+	}
 }
 
 // newService builds the certificate service over st with the configured

@@ -71,55 +71,67 @@ type statusEntry struct {
 }
 
 // openStatusCache sets up the cache for db, a SQLite database. It returns
-// nil, and every read goes to the database, when the database is not in
-// WAL mode (a file system without shared memory, say) or its WAL index
-// cannot be opened.
-func openStatusCache(ctx context.Context, db *sql.DB) (*statusCache, error) {
+// nil, and why, when the database is not in WAL mode (a file system
+// without shared memory, say) or its WAL index cannot be read: then every
+// read goes to the database.
+func openStatusCache(ctx context.Context, db *sql.DB) (c *statusCache, off string, err error) {
 	anchor, err := db.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	path, ok, err := walIndexPath(ctx, anchor)
-	if err != nil || !ok {
-		return nil, errors.Join(err, anchor.Close())
+	path, off, err := walIndexPath(ctx, anchor)
+	if err != nil || off != "" {
+		return nil, off, errors.Join(err, anchor.Close())
 	}
 	shm, err := os.Open(path)
 	if err != nil {
-		return nil, anchor.Close()
+		return nil, "the WAL index cannot be opened: " + err.Error(), anchor.Close()
 	}
-	c := &statusCache{shm: shm, anchor: anchor}
+	c = &statusCache{shm: shm, anchor: anchor}
 	if _, ok := c.mark(); !ok {
 		c.close()
-		return nil, nil
+		return nil, "the WAL index has no header", nil
 	}
-	return c, nil
+	return c, "", nil
 }
 
 // walIndexPath returns the path of the main database's -shm file, as
 // SQLite resolved it (absolute, symbolic links followed: the -shm file
-// lies next to the real file), and whether the database is in WAL mode
-// with its WAL index mapped.
-func walIndexPath(ctx context.Context, conn *sql.Conn) (string, bool, error) {
+// lies next to the real file), or why there is none to use.
+func walIndexPath(ctx context.Context, conn *sql.Conn) (path, off string, err error) {
 	var mode string
 	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return "", false, fmt.Errorf("read journal mode: %w", err)
+		return "", "", fmt.Errorf("read journal mode: %w", err)
 	}
 	if !strings.EqualFold(mode, "wal") {
-		return "", false, nil
+		return "", "the database is in journal mode " + mode + ", not WAL", nil
 	}
 	// A read maps the WAL index, so the -shm file exists from here on.
 	var n int
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM installation`).Scan(&n); err != nil {
-		return "", false, err
+		return "", "", err
 	}
 	var file string
 	if err := conn.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
-		return "", false, fmt.Errorf("read the database's file name: %w", err)
+		return "", "", fmt.Errorf("read the database's file name: %w", err)
 	}
 	if file == "" {
-		return "", false, nil // a temporary or in-memory database
+		return "", "the database has no file", nil
 	}
-	return file + "-shm", true, nil
+	return file + "-shm", "", nil
+}
+
+// StatusCache reports whether the status reads are answered from memory
+// while the database is unchanged, and if not, why: for startup's log.
+func (db *DB) StatusCache() (on bool, why string) {
+	switch {
+	case db.cache != nil:
+		return true, ""
+	case db.d != sqliteDialect:
+		return false, "PostgreSQL is read on every request, so that replicas see each other's writes at once"
+	default:
+		return false, db.cacheOff
+	}
 }
 
 // mark reads the WAL-index header; ok is false when it cannot be read, and

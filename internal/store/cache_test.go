@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -368,4 +370,37 @@ func TestStatusCacheCountsOwnWrites(t *testing.T) {
 			t.Fatalf("own write %d with the header frozen: State shows %q, want %q", i, got, want)
 		}
 	}
+}
+
+// TestStatusCacheReport: StatusCache says whether the cache is on, and
+// why not: on for SQLite in WAL mode, off for PostgreSQL, and off for a
+// SQLite database in another journal mode.
+func TestStatusCacheReport(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			db := open(t, b.URL(t), newKeyring(t, secretA))
+			on, why := db.StatusCache()
+			switch b.Name {
+			case "sqlite":
+				if !on || why != "" {
+					t.Errorf("got %v, %q; want on", on, why)
+				}
+			default:
+				if on || !strings.Contains(why, "PostgreSQL") {
+					t.Errorf("got %v, %q; want off, saying PostgreSQL is read every time", on, why)
+				}
+			}
+		})
+	}
+	t.Run("sqlite not in WAL mode", func(t *testing.T) {
+		raw, err := sql.Open("sqlite", t.TempDir()+"/rollback.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		c, why, err := openStatusCache(context.Background(), raw)
+		if err != nil || c != nil || !strings.Contains(why, "not WAL") {
+			t.Errorf("got %v, %q, %v; want no cache, saying the journal mode is not WAL", c, why, err)
+		}
+	})
 }

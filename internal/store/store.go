@@ -34,8 +34,10 @@ type DB struct {
 	// so that SQLite does not parse them again for each request.
 	stmts preparedStmts
 	// cache answers the status reads while the database is unchanged; nil
-	// for PostgreSQL (see statusCache).
-	cache *statusCache
+	// for PostgreSQL (see statusCache), and for SQLite when cacheOff says
+	// why.
+	cache    *statusCache
+	cacheOff string
 }
 
 // sqliteConns is how many connections a SQLite database keeps.
@@ -124,7 +126,7 @@ func Open(ctx context.Context, dbURL string, keys *Keyring) (*DB, error) {
 		return nil, fmt.Errorf("prepare %s statements: %w", d.name, err)
 	}
 	if d == sqliteDialect {
-		if db.cache, err = openStatusCache(ctx, sdb); err != nil {
+		if db.cache, db.cacheOff, err = openStatusCache(ctx, sdb); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("set up the status cache: %w", err)
 		}
