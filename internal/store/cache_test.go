@@ -14,13 +14,10 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/store/storetest"
 )
 
 // The status cache is SQLite's alone; these tests use SQLite files.
-
-func sqliteURL(t *testing.T) string {
-	return "sqlite:" + t.TempDir() + "/cache.db"
-}
 
 // fromDatabase reads what Status(since) returns straight from the
 // database, past the cache.
@@ -60,7 +57,7 @@ func checkFresh(t *testing.T, db *DB, since time.Time) {
 
 func TestStatusCacheAnswersRepeatedReads(t *testing.T) {
 	f := fixtures(t)
-	db := open(t, sqliteURL(t), newKeyring(t, secretA))
+	db := open(t, storetest.SQLiteURL(t), newKeyring(t, secretA))
 	if db.cache == nil {
 		t.Fatal("a SQLite store has no status cache")
 	}
@@ -83,7 +80,7 @@ func TestStatusCacheAnswersRepeatedReads(t *testing.T) {
 func TestStatusCacheSeesEveryWrite(t *testing.T) {
 	f := fixtures(t)
 	ctx := context.Background()
-	db := open(t, sqliteURL(t), newKeyring(t, secretA))
+	db := open(t, storetest.SQLiteURL(t), newKeyring(t, secretA))
 	var pendingID string
 	steps := []struct {
 		name  string
@@ -142,7 +139,7 @@ func TestStatusCacheSeesEveryWrite(t *testing.T) {
 // after a checkpoint has emptied the WAL.
 func TestStatusCacheSeesOtherConnections(t *testing.T) {
 	ctx := context.Background()
-	url := sqliteURL(t)
+	url := storetest.SQLiteURL(t)
 	db := open(t, url, newKeyring(t, secretA))
 	other := open(t, url, newKeyring(t, secretA))
 	for i, checkpoint := range []bool{false, true, true, false} {
@@ -181,7 +178,7 @@ func TestCacheHelperProcess(t *testing.T) {
 }
 
 func TestStatusCacheSeesOtherProcesses(t *testing.T) {
-	url := sqliteURL(t)
+	url := storetest.SQLiteURL(t)
 	db := open(t, url, newKeyring(t, secretA))
 	checkFresh(t, db, time.Time{})
 	hits := db.cache.hits.Load()
@@ -203,7 +200,7 @@ func TestStatusCacheSeesOtherProcesses(t *testing.T) {
 func TestStatusCacheHandsOutCopies(t *testing.T) {
 	f := fixtures(t)
 	ctx := context.Background()
-	db := open(t, sqliteURL(t), newKeyring(t, secretA))
+	db := open(t, storetest.SQLiteURL(t), newKeyring(t, secretA))
 	activateNew(t, db, f.keys[0], "")
 	addPending(t, db, f.keys[1], time.Now())
 	st, k, err := db.Status(ctx, time.Time{})
@@ -224,7 +221,7 @@ func TestStatusCacheHandsOutCopies(t *testing.T) {
 // TestStatusCacheWithoutHeader: when the WAL index cannot be read, reads
 // go to the database and nothing is cached.
 func TestStatusCacheWithoutHeader(t *testing.T) {
-	db := open(t, sqliteURL(t), newKeyring(t, secretA))
+	db := open(t, storetest.SQLiteURL(t), newKeyring(t, secretA))
 	checkFresh(t, db, time.Time{})
 	db.cache.shm.Close()
 	misses := db.cache.misses.Load()
@@ -244,7 +241,7 @@ func TestStatusCacheWithoutHeader(t *testing.T) {
 // the writers are done every reader sees their last write.
 func TestStatusCacheConcurrent(t *testing.T) {
 	ctx := context.Background()
-	url := sqliteURL(t)
+	url := storetest.SQLiteURL(t)
 	db := open(t, url, newKeyring(t, secretA))
 	other := open(t, url, newKeyring(t, secretA))
 	const writes = 40
@@ -304,7 +301,7 @@ func TestStatusCacheConcurrent(t *testing.T) {
 // TestStatusCacheCanceled: a canceled read fails as a query would, also
 // when the cache could answer it.
 func TestStatusCacheCanceled(t *testing.T) {
-	db := open(t, sqliteURL(t), newKeyring(t, secretA))
+	db := open(t, storetest.SQLiteURL(t), newKeyring(t, secretA))
 	checkFresh(t, db, time.Time{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -347,7 +344,7 @@ func TestStatusCacheSymlinkedFile(t *testing.T) {
 // TestStatusCacheCountsOwnWrites: this store's own writes are seen even if
 // the WAL-index header did not change, through the count of its writes.
 func TestStatusCacheCountsOwnWrites(t *testing.T) {
-	db := open(t, sqliteURL(t), newKeyring(t, secretA))
+	db := open(t, storetest.SQLiteURL(t), newKeyring(t, secretA))
 	// A header that never changes.
 	frozen := t.TempDir() + "/frozen-shm"
 	if err := os.WriteFile(frozen, make([]byte, walHeaderSize), 0o600); err != nil {
