@@ -179,3 +179,19 @@ func TestPprofRefusesNonLoopback(t *testing.T) {
 		})
 	}
 }
+
+// TestListenLoopback: the pprof listener is refused unless the socket is
+// bound to loopback, whatever name the address used.
+func TestListenLoopback(t *testing.T) {
+	ln, err := listenLoopback("localhost:0")
+	if err != nil {
+		t.Fatalf("localhost: %v", err)
+	}
+	ln.Close()
+	if ln, err := listenLoopback("0.0.0.0:0"); err == nil {
+		ln.Close()
+		t.Fatal("0.0.0.0: got a listener, want a refusal")
+	} else if !strings.Contains(err.Error(), "not a loopback address") {
+		t.Errorf("0.0.0.0: got %v, want it to say the address is not loopback", err)
+	}
+}

@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer ln.Close()
 	var pprofLn net.Listener
 	if cfg.PprofAddr != "" {
-		if pprofLn, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+		if pprofLn, err = listenLoopback(cfg.PprofAddr); err != nil {
 			return fmt.Errorf("listen for pprof on %s: %w", cfg.PprofAddr, err)
 		}
 		defer pprofLn.Close()
@@ -619,4 +619,19 @@ func setGCPercent(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
+}
+
+// listenLoopback listens on addr and makes sure the socket is bound to a
+// loopback address: the configuration check accepts the name localhost,
+// which a host's resolver could map elsewhere.
+func listenLoopback(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("bound to %s, which is not a loopback address", ln.Addr())
+	}
+	return ln, nil
 }
