@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/pushcert/pushcert/web"
 	"github.com/pushcert/pushcert/web/webtest"
 )
 
@@ -708,5 +709,28 @@ func TestAPILogNamesOnlyTheTokenUser(t *testing.T) {
 		if strings.Contains(line, `"msg":"request"`) && strings.Contains(line, `"path":"/v1.0/`) && strings.Contains(line, `"user_id":"dev-admin"`) {
 			t.Errorf("a refused API request was logged as the cookie's user: %s", line)
 		}
+	}
+}
+
+// TestDevToken: the client of the dev_user shortcut gets a token the API
+// accepts, and an unknown demo user is an error naming the status.
+func TestDevToken(t *testing.T) {
+	app := webtest.New(t, webtest.Options{})
+	token, err := web.DevToken(t.Context(), http.DefaultClient, app.Provider.Issuer(), "viewer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, app.URL+"/v1.0/deviceManagement/applePushNotificationCertificate", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		t.Errorf("API GET with the viewer's token: got %d, want it accepted", resp.StatusCode)
+	}
+	if _, err := web.DevToken(t.Context(), http.DefaultClient, app.Provider.Issuer(), "nobody"); err == nil || !strings.Contains(err.Error(), "status 400") {
+		t.Errorf("unknown demo user: got %v, want an error with status 400", err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/web"
 )
 
 // apiPath is the resource's path in pushcert's JSON API.
@@ -262,22 +263,7 @@ func (s *server) signIn(ctx context.Context) (string, error) {
 
 // token gets an admin bearer token from the development provider.
 func (s *server) token(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.issuer+"/token?dev_user=admin", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("token: %w", err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		return "", fmt.Errorf("token: status %d, %v", resp.StatusCode, err)
-	}
-	return body.AccessToken, nil
+	return web.DevToken(ctx, s.client, s.issuer, "admin")
 }
 
 // get fetches path with the given header and returns the status and body.

@@ -30,6 +30,7 @@ import (
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/web"
 )
 
 // crashRounds is how many times each database's server is killed.
@@ -768,22 +769,7 @@ func (s *crashServer) diedOfKill() bool {
 
 // token gets an admin bearer token from the dev provider.
 func (s *crashServer) token(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.issuer+"/token?dev_user=admin", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		return "", fmt.Errorf("status %d, %v", resp.StatusCode, err)
-	}
-	return body.AccessToken, nil
+	return web.DevToken(ctx, s.client, s.issuer, "admin")
 }
 
 // api sends an API request and decodes a 200 answer into out.

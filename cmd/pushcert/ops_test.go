@@ -66,18 +66,11 @@ func prodEnv(t *testing.T, provider *web.DevProvider, listen string, extra map[s
 // token.
 func providerToken(t *testing.T, p *web.DevProvider, user string) string {
 	t.Helper()
-	resp, err := http.Post(p.Issuer()+"/token?dev_user="+user, "", nil)
+	token, err := web.DevToken(t.Context(), http.DefaultClient, p.Issuer(), user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		t.Fatalf("token for %s: status %d, %v", user, resp.StatusCode, err)
-	}
-	return body.AccessToken
+	return token
 }
 
 // apiCall sends a JSON API request and returns the status and body.

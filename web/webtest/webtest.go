@@ -8,7 +8,6 @@ package webtest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -192,18 +191,11 @@ func (a *App) LoginAs(t testing.TB, user string) *http.Client {
 // usable as an API bearer token.
 func (a *App) Token(t testing.TB, user string) string {
 	t.Helper()
-	resp, err := http.Post(a.Provider.Issuer()+"/token?dev_user="+user, "", nil)
+	token, err := web.DevToken(context.Background(), http.DefaultClient, a.Provider.Issuer(), user)
 	if err != nil {
-		t.Fatalf("token for %s: %v", user, err)
+		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		t.Fatalf("token for %s: status %d, %v", user, resp.StatusCode, err)
-	}
-	return body.AccessToken
+	return token
 }
 
 // IssueForLatestCSR plays Apple: it issues a push certificate for the newest
