@@ -219,3 +219,33 @@ func TestAPIGetSeesOtherReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIEntityCacheServesKeptBody: the whole entity kept for a root is
+// what a GET without $select gets while the state is the same; another
+// root, a selection or another state is encoded again.
+func TestAPIEntityCacheServesKeptBody(t *testing.T) {
+	st := pushcert.State{ID: "id-1", Version: 4, AppleID: "it@example.com", UploadStatus: pushcert.UploadSucceeded}
+	h := NewAPI(discardLogger(), nil, testBaseURL)
+	get := func(prefix string, sel []string, st pushcert.State) string {
+		w := httptest.NewRecorder()
+		h.writeEntity(w, httptest.NewRequest(http.MethodGet, prefix+apiResourcePath, nil), http.StatusOK, st, sel)
+		return w.Body.String()
+	}
+	get("/v1.0", nil, st)
+	h.entity.mu.Lock()
+	h.entity.whole[testBaseURL+"/v1.0"] = []byte(`{"kept":true}`)
+	h.entity.mu.Unlock()
+	if got := get("/v1.0", nil, st); got != `{"kept":true}` {
+		t.Fatalf("the same state and root again: got %s, want the kept body", got)
+	}
+	if got := get("/beta", nil, st); got != string(entityUncached(t, testBaseURL, "/beta", st, nil)) {
+		t.Errorf("/beta: got %s, want its own encoding", got)
+	}
+	if got := get("/v1.0", []string{"id"}, st); got != string(entityUncached(t, testBaseURL, "/v1.0", st, []string{"id"})) {
+		t.Errorf("$select=id: got %s, want the selection encoded", got)
+	}
+	st.Version++
+	if got := get("/v1.0", nil, st); got != string(entityUncached(t, testBaseURL, "/v1.0", st, nil)) {
+		t.Errorf("a new version: got %s, want it encoded again", got)
+	}
+}

@@ -109,6 +109,24 @@ func TestDashboardShowKeepsPages(t *testing.T) {
 	if second := show(t, as(get(), admin)); second != first || kept() != 1 {
 		t.Fatalf("the same view twice: %d pages kept, same bytes %v; want 1 and true", kept(), second == first)
 	}
+	// The kept page is what is served: swapped for a marker, the marker
+	// comes back. Put back afterwards.
+	d.pages.mu.Lock()
+	for k := range d.pages.pages {
+		d.pages.pages[k] = []byte("<!doctype html><title>kept</title>")
+	}
+	d.pages.mu.Unlock()
+	w := httptest.NewRecorder()
+	d.Show(w, as(get(), admin))
+	if w.Body.String() != "<!doctype html><title>kept</title>" {
+		t.Fatalf("the same view a third time: the page was rendered again instead of served from what was kept")
+	}
+	d.pages.mu.Lock()
+	clear(d.pages.pages)
+	d.pages.mu.Unlock()
+	if show(t, as(get(), admin)) != first {
+		t.Fatal("rendered again after the cache was emptied: another page than the first time")
+	}
 
 	e.activate(t, "it@example.com", applesim.Request{NotAfter: now.AddDate(0, 0, 40)})
 	body := show(t, as(get(), admin))

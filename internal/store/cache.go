@@ -147,12 +147,10 @@ func (c *statusCache) close() {
 }
 
 // latest returns the newest State and pending key: from the entry if the
-// database has not changed since it was read, else from the database.
+// database has not changed since it was read, else from the database. Only
+// called with the cache on.
 func (db *DB) latest(ctx context.Context) (pushcert.State, *pushcert.PendingKey, error) {
 	c := db.cache
-	if c == nil {
-		return db.readStatus(ctx, time.Time{})
-	}
 	// As a query would, a read for a request that was canceled fails.
 	if err := ctx.Err(); err != nil {
 		return pushcert.State{}, nil, err
