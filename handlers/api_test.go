@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
@@ -93,7 +94,7 @@ var testAPIAdmin = auth.User{Subject: "admin-1", Name: "Ada Admin", Email: "ada@
 // apiTestCA is one Apple-named CA for the whole package: making its RSA key
 // is the slow part.
 var apiTestCA = sync.OnceValues(func() (*applesim.CA, error) {
-	return applesim.NewCA(applesim.AppleCAName)
+	return applesim.NewCA(applesim.AppleCAName, testclock.Now)
 })
 
 // apiFixture is a real service over SQLite on t.TempDir(), with the API

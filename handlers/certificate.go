@@ -41,7 +41,7 @@ type Certificate struct {
 // organization's name, goes into CSR file names; dev shows the
 // development-mode banner on the pages it renders.
 func NewCertificate(log *slog.Logger, svc *pushcert.Service, org string, dev bool) *Certificate {
-	return &Certificate{log: log, svc: svc, orgSlug: slug(org), dev: dev, now: time.Now}
+	return &Certificate{log: log, svc: svc, orgSlug: slug(org), dev: dev, now: svc.Now}
 }
 
 // uploadInput is what the upload form sends.

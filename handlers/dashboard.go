@@ -38,7 +38,7 @@ type Dashboard struct {
 // NewDashboard returns the dashboard pages over svc. dev shows the
 // development-mode banner and navigation.
 func NewDashboard(log *slog.Logger, svc *pushcert.Service, dev bool) *Dashboard {
-	return &Dashboard{log: log, svc: svc, dev: dev, now: time.Now}
+	return &Dashboard{log: log, svc: svc, dev: dev, now: svc.Now}
 }
 
 // Show handles GET /: the status page with the certificate's health, the

@@ -27,7 +27,7 @@ type DevApple struct {
 
 // NewDevApple returns the simulated Apple portal, issuing from ca.
 func NewDevApple(log *slog.Logger, svc *pushcert.Service, ca *applesim.CA) *DevApple {
-	return &DevApple{log: log, svc: svc, ca: ca, now: time.Now}
+	return &DevApple{log: log, svc: svc, ca: ca, now: svc.Now}
 }
 
 // Show handles GET /dev/apple: what the simulated portal does and whether a

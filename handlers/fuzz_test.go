@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
@@ -41,7 +42,7 @@ func fuzzService(f *testing.F) *pushcert.Service {
 	}
 	f.Cleanup(func() { _ = st.Close() })
 	svc := pushcert.NewService(st, pushcert.Config{Organization: "Fuzz Org"})
-	ca, err := applesim.NewCA(applesim.AppleCAName)
+	ca, err := applesim.NewCA(applesim.AppleCAName, testclock.Now)
 	if err != nil {
 		f.Fatal(err)
 	}

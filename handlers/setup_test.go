@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
@@ -33,7 +34,7 @@ var (
 // testCA plays Apple in every test. Making an RSA key is slow, so all tests
 // share one authority; each still gets its own store and service.
 var testCA = sync.OnceValues(func() (*applesim.CA, error) {
-	return applesim.NewCA(applesim.AppleCAName)
+	return applesim.NewCA(applesim.AppleCAName, testclock.Now)
 })
 
 // env is a real service over a real SQLite store on t.TempDir().

@@ -65,6 +65,8 @@ type AuthConfig struct {
 	SecureCookies bool
 	// Dev shows the development banner on the pages the Authenticator renders.
 	Dev bool
+	// Now is the clock for session and token expiry; nil means time.Now.
+	Now func() time.Time
 	// HTTPClient, when set, is used to reach the provider.
 	HTTPClient *http.Client
 }
@@ -90,7 +92,7 @@ type Authenticator struct {
 	// verification, so that each is verified once, not on every request.
 	sessions *verifiedCache
 	tokens   *verifiedCache
-	// now is the clock for session and token expiry; tests replace it.
+	// now is the clock for session and token expiry.
 	now func() time.Time
 }
 
@@ -112,6 +114,9 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 	}
 	if cfg.SessionLifetime <= 0 {
 		cfg.SessionLifetime = 8 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	// Whole seconds, as the cookie's MaxAge and its exp are: then the exp a
 	// session carries never outlasts the cookie's own signed timestamp, and
@@ -170,7 +175,7 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 		dev:          cfg.Dev,
 		sessions:     newVerifiedCache(verifiedCacheSize),
 		tokens:       newVerifiedCache(verifiedCacheSize),
-		now:          time.Now,
+		now:          cfg.Now,
 	}
 	// The verifiers read the same clock as the caches, so a token's expiry
 	// means the same to both.

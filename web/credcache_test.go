@@ -118,7 +118,7 @@ func newTestAuthenticator(t *testing.T, secret string) (*Authenticator, *DevProv
 	log := slog.New(slog.DiscardHandler)
 	provider, err := StartDevProvider(log, "127.0.0.1:0", t.TempDir(), []DevUser{
 		{Key: "admin", Label: "Cache Admin", Email: "admin@example.com", Groups: []string{"cache-admins"}},
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,8 +53,9 @@ type DevProvider struct {
 
 // StartDevProvider starts the development provider on addr (127.0.0.1:0 for
 // any free port). Its signing key and client secret are kept in dataDir so
-// tokens and settings survive a restart.
-func StartDevProvider(log *slog.Logger, addr, dataDir string, users []DevUser) (*DevProvider, error) {
+// tokens and settings survive a restart. Its tokens are dated by now (nil
+// means time.Now), the clock pushcert checks them with.
+func StartDevProvider(log *slog.Logger, addr, dataDir string, users []DevUser, now func() time.Time) (*DevProvider, error) {
 	if len(users) == 0 {
 		return nil, errors.New("dev provider: no demo users")
 	}
@@ -68,6 +69,11 @@ func StartDevProvider(log *slog.Logger, addr, dataDir string, users []DevUser) (
 	}
 	m.ClientID = DevClientID
 	m.ClientSecret = secret
+	if now != nil {
+		// mockoidc reads the wall clock plus an offset of its own; the
+		// offset puts its "now" where pushcert's clock stands.
+		m.FastForward(now().Sub(time.Now()))
+	}
 	d := &DevProvider{m: m, users: users}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

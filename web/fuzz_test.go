@@ -150,7 +150,7 @@ func fuzzServer(f *testing.F, log *slog.Logger) (string, http.Handler, *http.Coo
 	ctx := context.Background()
 	provider, err := StartDevProvider(log, "127.0.0.1:0", f.TempDir(), []DevUser{
 		{Key: "admin", Label: "Fuzz Admin", Email: "admin@example.com", Groups: []string{"fuzz-admins"}},
-	})
+	}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

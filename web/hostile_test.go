@@ -30,6 +30,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/web"
@@ -1161,7 +1162,7 @@ var hostileSpareKey = sync.OnceValue(func() *rsa.PrivateKey {
 })
 
 var hostileRogue = sync.OnceValues(func() (*applesim.CA, error) {
-	return applesim.NewCA("Totally Legit Push CA")
+	return applesim.NewCA("Totally Legit Push CA", testclock.Now)
 })
 
 // hostileRogueCA is an authority that is not Apple's.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
@@ -133,7 +134,7 @@ type alertEnv struct {
 	logs  *webtest.SyncBuffer
 }
 
-var alertCA = sync.OnceValues(func() (*applesim.CA, error) { return applesim.NewCA(applesim.AppleCAName) })
+var alertCA = sync.OnceValues(func() (*applesim.CA, error) { return applesim.NewCA(applesim.AppleCAName, testclock.Now) })
 
 func newAlertEnv(t *testing.T, dbURL string) *alertEnv {
 	t.Helper()

@@ -347,7 +347,7 @@ func (s *server) devCA() (*applesim.CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return applesim.LoadCA(certPEM, keyPEM)
+	return applesim.LoadCA(certPEM, keyPEM, nil)
 }
 
 // activeTopic returns the active certificate's topic from the API.

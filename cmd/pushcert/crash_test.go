@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/web"
@@ -675,7 +676,7 @@ func loadDevCA(dataDir string) (*applesim.CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return applesim.LoadCA(certPEM, keyPEM)
+	return applesim.LoadCA(certPEM, keyPEM, testclock.Now)
 }
 
 // crashServer is one run of the pushcert binary.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
@@ -110,7 +111,7 @@ func startRun(t *testing.T, args []string, getenv func(string) string) (addr str
 func TestRunSmoke(t *testing.T) {
 	// A real provider for the production configuration: the development one,
 	// as a company's provider would be, on its own port.
-	provider, err := web.StartDevProvider(discard(), "127.0.0.1:0", t.TempDir(), []web.DevUser{{Key: "admin", Email: "a@example.com", Groups: []string{"admins"}}})
+	provider, err := web.StartDevProvider(discard(), "127.0.0.1:0", t.TempDir(), []web.DevUser{{Key: "admin", Email: "a@example.com", Groups: []string{"admins"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,11 +273,11 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestStartupRefusesBadVendor(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := applesim.NewCA("Test Vendor")
+	ca, err := applesim.NewCA("Test Vendor", testclock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := applesim.NewCA("Another")
+	other, err := applesim.NewCA("Another", testclock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

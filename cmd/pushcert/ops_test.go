@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/web"
 )
 
@@ -32,7 +33,7 @@ func startProvider(t *testing.T) *web.DevProvider {
 	t.Helper()
 	p, err := web.StartDevProvider(discard(), "127.0.0.1:0", t.TempDir(), []web.DevUser{
 		{Key: "admin", Label: "Ops Admin", Email: "admin@example.com", Groups: []string{adminsGroup}},
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func apiCall(t *testing.T, method, url, token string, body []byte) (int, []byte)
 	return resp.StatusCode, b
 }
 
-var appleCA = sync.OnceValues(func() (*applesim.CA, error) { return applesim.NewCA(applesim.AppleCAName) })
+var appleCA = sync.OnceValues(func() (*applesim.CA, error) { return applesim.NewCA(applesim.AppleCAName, testclock.Now) })
 
 // certificateForNewCSR asks pushcert at base for a CSR through the API and
 // plays Apple: it returns the upload body with a certificate for that CSR.

@@ -32,6 +32,17 @@ import (
 
 // run builds the app from its inputs and serves until ctx ends; tests call it too.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	now, err := processClock(getenv)
+	if err != nil {
+		return err
+	}
+	return runAt(ctx, args, getenv, stdout, now)
+}
+
+// runAt is run with the clock every part that reads the time (expiry, days
+// left, alerts, sessions, pending keys, the development CA) takes from;
+// only run and the tests that start the server in-process choose it.
+func runAt(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, now func() time.Time) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -40,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case "serve":
 			args = args[1:]
 		case "rotate-key":
-			return rotateKey(ctx, args[1:], getenv, stdout)
+			return rotateKey(ctx, args[1:], getenv, stdout, now)
 		case "healthcheck":
 			return healthcheck(ctx, args[1:], getenv, stdout)
 		}
@@ -56,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// Log lines are written straight through, not buffered: a crash must
 	// not lose the last requests' and audit events' lines.
 	log := newLogger(cfg, stdout)
-	sign, err := loadSigning(cfg)
+	sign, err := loadSigning(cfg, now)
 	if err != nil {
 		return err
 	}
@@ -76,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	var devCA *applesim.CA
 	if cfg.Dev {
-		dev, err := setUpDev(cfg, log, ln.Addr().(*net.TCPAddr))
+		dev, err := setUpDev(cfg, log, ln.Addr().(*net.TCPAddr), now)
 		if err != nil {
 			return err
 		}
@@ -102,8 +113,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Thresholds: cfg.AlertThresholds,
 		Interval:   cfg.AlertInterval,
 		ConsoleURL: cfg.BaseURL,
+		Now:        now,
 	})
-	svc := newService(cfg, pokingStore{DB: st, poke: checker.Poke}, sign, devCA)
+	svc := newService(cfg, pokingStore{DB: st, poke: checker.Poke}, sign, devCA, now)
 
 	authn, err := web.NewAuthenticator(ctx, log, web.AuthConfig{
 		Issuer:          cfg.OIDCIssuer,
@@ -119,6 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		SessionLifetime: cfg.SessionLifetime,
 		SecureCookies:   !cfg.Dev,
 		Dev:             cfg.Dev,
+		Now:             now,
 	})
 	if err != nil {
 		return err
@@ -307,7 +320,7 @@ func logStatusCache(log *slog.Logger, st *store.DB, dbURL string) {
 // newService builds the certificate service over st with the configured
 // vendor signing and trusted issuers, and in development mode the CA that
 // plays Apple.
-func newService(cfg *config, st pushcert.Store, s *signing, devCA *applesim.CA) *pushcert.Service {
+func newService(cfg *config, st pushcert.Store, s *signing, devCA *applesim.CA, now func() time.Time) *pushcert.Service {
 	roots := s.roots
 	if devCA != nil {
 		if roots == nil {
@@ -320,6 +333,7 @@ func newService(cfg *config, st pushcert.Store, s *signing, devCA *applesim.CA) 
 		Vendor:         s.vendor,
 		TrustRoots:     roots,
 		AllowAnyIssuer: cfg.AllowAnyIssuer,
+		Now:            now,
 	})
 }
 
@@ -331,8 +345,8 @@ type signing struct {
 
 // loadSigning reads the vendor signing files and the trust bundle, so that
 // a bad file stops startup before anything listens.
-func loadSigning(cfg *config) (*signing, error) {
-	vendor, err := loadVendor(cfg)
+func loadSigning(cfg *config, now func() time.Time) (*signing, error) {
+	vendor, err := loadVendor(cfg, now)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +357,7 @@ func loadSigning(cfg *config) (*signing, error) {
 	return &signing{vendor: vendor, roots: roots}, nil
 }
 
-func loadVendor(cfg *config) (*pushcert.Vendor, error) {
+func loadVendor(cfg *config, now func() time.Time) (*pushcert.Vendor, error) {
 	if cfg.VendorCertFile == "" {
 		return nil, nil
 	}
@@ -361,7 +375,7 @@ func loadVendor(cfg *config) (*pushcert.Vendor, error) {
 			return nil, fmt.Errorf("vendor chain: %w", err)
 		}
 	}
-	v, err := pushcert.NewVendor(certPEM, keyPEM, chainPEM, time.Now())
+	v, err := pushcert.NewVendor(certPEM, keyPEM, chainPEM, now())
 	if err != nil {
 		return nil, fmt.Errorf("vendor signing (PUSHCERT_VENDOR_CERT, PUSHCERT_VENDOR_KEY): %w", err)
 	}
@@ -409,7 +423,7 @@ type devSetup struct {
 // setUpDev fills the configuration for development mode: secrets generated
 // once and kept in the data folder, the embedded provider on the next port,
 // and the development CA that plays Apple.
-func setUpDev(cfg *config, log *slog.Logger, addr *net.TCPAddr) (*devSetup, error) {
+func setUpDev(cfg *config, log *slog.Logger, addr *net.TCPAddr, now func() time.Time) (*devSetup, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", cfg.DataDir, err)
 	}
@@ -427,7 +441,7 @@ func setUpDev(cfg *config, log *slog.Logger, addr *net.TCPAddr) (*devSetup, erro
 			return nil, err
 		}
 	}
-	ca, err := devCA(cfg.DataDir)
+	ca, err := devCA(cfg.DataDir, now)
 	if err != nil {
 		return nil, err
 	}
@@ -452,7 +466,7 @@ func setUpDev(cfg *config, log *slog.Logger, addr *net.TCPAddr) (*devSetup, erro
 		{Key: "viewer", Label: "Demo Viewer", Email: "viewer@example.com", Groups: firstOr(cfg.ViewerGroups, "pushcert-viewers")},
 		{Key: "outsider", Label: "Demo Outsider", Email: "outsider@example.com"},
 	}
-	p, err := web.StartDevProvider(log, providerAddr, cfg.DataDir, users)
+	p, err := web.StartDevProvider(log, providerAddr, cfg.DataDir, users, now)
 	if err != nil {
 		return nil, err
 	}
@@ -491,18 +505,18 @@ func devSecret(dir, name string) (string, error) {
 
 // devCA loads the development CA from the data folder, creating it the
 // first time.
-func devCA(dir string) (*applesim.CA, error) {
+func devCA(dir string, now func() time.Time) (*applesim.CA, error) {
 	certPath, keyPath := filepath.Join(dir, "dev-ca.pem"), filepath.Join(dir, "dev-ca-key.pem")
 	certPEM, errC := os.ReadFile(certPath)
 	keyPEM, errK := os.ReadFile(keyPath)
 	if errC == nil && errK == nil {
-		ca, err := applesim.LoadCA(certPEM, keyPEM)
+		ca, err := applesim.LoadCA(certPEM, keyPEM, now)
 		if err != nil {
 			return nil, fmt.Errorf("development CA in %s (delete both dev-ca files to start over): %w", dir, err)
 		}
 		return ca, nil
 	}
-	ca, err := applesim.NewCA(applesim.DevCAName)
+	ca, err := applesim.NewCA(applesim.DevCAName, now)
 	if err != nil {
 		return nil, err
 	}
@@ -519,7 +533,7 @@ func devCA(dir string) (*applesim.CA, error) {
 // key-encryption secret. Run it with the new secret in
 // PUSHCERT_KEY_ENCRYPTION_SECRET and the old one in
 // PUSHCERT_KEY_ENCRYPTION_SECRETS_PREVIOUS.
-func rotateKey(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func rotateKey(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, now func() time.Time) error {
 	cfg, err := parseConfig("pushcert rotate-key", modeRotate, args, getenv, stdout)
 	if isHelp(err) {
 		return nil
@@ -540,7 +554,7 @@ func rotateKey(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer st.Close()
 	// Rotating needs neither vendor signing nor trusted issuers.
-	svc := pushcert.NewService(st, pushcert.Config{Organization: cfg.Organization})
+	svc := pushcert.NewService(st, pushcert.Config{Organization: cfg.Organization, Now: now})
 	n, err := svc.RotateKeys(ctx, auth.System)
 	if err != nil {
 		return fmt.Errorf("rotate keys: %w", err)

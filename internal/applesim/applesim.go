@@ -37,16 +37,22 @@ var (
 type CA struct {
 	Cert *x509.Certificate
 	Key  *rsa.PrivateKey
+	// Now is the clock a Request's default validity is counted from.
+	Now func() time.Time
 }
 
-// NewCA makes a self-signed authority with the given common name. It uses a
-// 2048-bit RSA key, as Apple's does.
-func NewCA(name string) (*CA, error) {
+// NewCA makes a self-signed authority with the given common name, valid
+// from a day before now() for ten years. It uses a 2048-bit RSA key, as
+// Apple's does. now is also the CA's Now; nil means time.Now.
+func NewCA(name string, now func() time.Time) (*CA, error) {
+	if now == nil {
+		now = time.Now
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("generate ca key: %w", err)
 	}
-	now := time.Now()
+	start := now()
 	tmpl := &x509.Certificate{
 		SerialNumber: randomSerial(),
 		Subject: pkix.Name{
@@ -55,8 +61,8 @@ func NewCA(name string) (*CA, error) {
 			Organization:       []string{"Apple Inc."},
 			Country:            []string{"US"},
 		},
-		NotBefore:             now.Add(-24 * time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
+		NotBefore:             start.Add(-24 * time.Hour),
+		NotAfter:              start.AddDate(10, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -69,11 +75,15 @@ func NewCA(name string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse ca certificate: %w", err)
 	}
-	return &CA{Cert: cert, Key: key}, nil
+	return &CA{Cert: cert, Key: key, Now: now}, nil
 }
 
-// LoadCA builds a CA from a PEM certificate and PEM private key (PKCS#1 or PKCS#8).
-func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
+// LoadCA builds a CA from a PEM certificate and PEM private key (PKCS#1 or
+// PKCS#8). now is the CA's Now; nil means time.Now.
+func LoadCA(certPEM, keyPEM []byte, now func() time.Time) (*CA, error) {
+	if now == nil {
+		now = time.Now
+	}
 	cb, _ := pem.Decode(certPEM)
 	if cb == nil {
 		return nil, fmt.Errorf("ca certificate is not PEM")
@@ -98,7 +108,7 @@ func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
 	} else {
 		return nil, fmt.Errorf("parse ca key: %w", err8)
 	}
-	return &CA{Cert: cert, Key: key}, nil
+	return &CA{Cert: cert, Key: key, Now: now}, nil
 }
 
 // CertPEM returns the CA certificate as PEM.
@@ -116,7 +126,7 @@ func (ca *CA) KeyPEM() []byte {
 }
 
 // Request describes a certificate to issue. Zero fields get defaults: a new
-// random topic, valid from an hour ago for one year.
+// random topic, valid from an hour before the CA's Now for one year.
 type Request struct {
 	PublicKey crypto.PublicKey
 	// Topic is the full subject UID. Empty means a new
@@ -145,7 +155,11 @@ func (ca *CA) Issue(req Request) ([]byte, error) {
 	}
 	notBefore, notAfter := req.NotBefore, req.NotAfter
 	if notBefore.IsZero() {
-		notBefore = time.Now().Add(-time.Hour)
+		now := ca.Now
+		if now == nil {
+			now = time.Now
+		}
+		notBefore = now().Add(-time.Hour)
 	}
 	if notAfter.IsZero() {
 		notAfter = notBefore.AddDate(1, 0, 0)

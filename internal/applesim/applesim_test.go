@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 func TestIssueLooksLikeApples(t *testing.T) {
-	ca, err := NewCA(AppleCAName)
+	ca, err := NewCA(AppleCAName, testclock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,24 +63,24 @@ func TestIssueLooksLikeApples(t *testing.T) {
 }
 
 func TestLoadCARoundTrip(t *testing.T) {
-	ca, err := NewCA(DevCAName)
+	ca, err := NewCA(DevCAName, testclock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadCA(ca.CertPEM(), ca.KeyPEM())
+	back, err := LoadCA(ca.CertPEM(), ca.KeyPEM(), testclock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !back.Cert.Equal(ca.Cert) || !back.Key.Equal(ca.Key) {
 		t.Error("loaded CA differs from the saved one")
 	}
-	if _, err := LoadCA([]byte("junk"), ca.KeyPEM()); err == nil {
+	if _, err := LoadCA([]byte("junk"), ca.KeyPEM(), testclock.Now); err == nil {
 		t.Error("junk certificate: got nil error")
 	}
 }
 
 func TestIssueForCSRChecksSignature(t *testing.T) {
-	ca, err := NewCA(AppleCAName)
+	ca, err := NewCA(AppleCAName, testclock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

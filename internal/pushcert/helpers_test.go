@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
@@ -34,8 +35,8 @@ const (
 // RSA key generation dominates the tests' time, so the authorities are made
 // once per test binary; each test still gets its own store and keys.
 var (
-	appleCA   = sync.OnceValues(func() (*applesim.CA, error) { return applesim.NewCA(applesim.AppleCAName) })
-	foreignCA = sync.OnceValues(func() (*applesim.CA, error) { return applesim.NewCA("Example Push CA") })
+	appleCA   = sync.OnceValues(func() (*applesim.CA, error) { return applesim.NewCA(applesim.AppleCAName, testclock.Now) })
+	foreignCA = sync.OnceValues(func() (*applesim.CA, error) { return applesim.NewCA("Example Push CA", testclock.Now) })
 	spareKey  = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 )
 

@@ -79,6 +79,10 @@ func NewService(st Store, cfg Config) *Service {
 	return s
 }
 
+// Now returns the service's time, from Config.Now: the clock that pages
+// and answers built around the service (days left, file names) read too.
+func (s *Service) Now() time.Time { return s.now() }
+
 // PendingKeyLifetime returns how long a downloaded CSR stays usable.
 func (s *Service) PendingKeyLifetime() time.Duration { return s.lifetime }
 

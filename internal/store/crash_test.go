@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/pushcert"
 )
 
@@ -196,7 +197,7 @@ func crashWriter(dbURL, dir string) error {
 	if err != nil {
 		return err
 	}
-	ca, err := applesim.LoadCA(caCert, caKey)
+	ca, err := applesim.LoadCA(caCert, caKey, testclock.Now)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store/storetest"
@@ -85,7 +86,7 @@ var (
 func fixtures(tb testing.TB) fixture {
 	tb.Helper()
 	fixtureOnce.Do(func() {
-		fixtureVal.ca, fixtureErr = applesim.NewCA(applesim.AppleCAName)
+		fixtureVal.ca, fixtureErr = applesim.NewCA(applesim.AppleCAName, testclock.Now)
 		for range 4 {
 			if fixtureErr != nil {
 				return

@@ -22,6 +22,7 @@ import (
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/web"
 )
 
@@ -44,6 +45,8 @@ type App struct {
 	CA       *applesim.CA // named like Apple's CA, so its certificates pass the issuer check
 	DevCA    *applesim.CA // non-nil when the app runs with the dev pages
 	Logs     *SyncBuffer  // everything the server logged
+	// Clock is the one clock of the app: service, sessions, tokens and CA.
+	Clock *testclock.Clock
 }
 
 // Options change how New builds the app.
@@ -57,6 +60,9 @@ type Options struct {
 	SessionLifetime time.Duration
 	// MetricsToken, when set, protects /metrics.
 	MetricsToken string
+	// Clock, when set, is the app's clock; default a new one at
+	// testclock.Start.
+	Clock *testclock.Clock
 }
 
 // New starts the application for one test and stops it at cleanup.
@@ -65,12 +71,16 @@ func New(t testing.TB, opts Options) *App {
 	ctx := context.Background()
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	clk := opts.Clock
+	if clk == nil {
+		clk = testclock.New(t)
+	}
 
 	provider, err := web.StartDevProvider(log, "127.0.0.1:0", t.TempDir(), []web.DevUser{
 		{Key: "admin", Label: "Test Admin", Email: "admin@example.com", Groups: []string{"staff", AdminGroup}},
 		{Key: "viewer", Label: "Test Viewer", Email: "viewer@example.com", Groups: []string{ViewerGroup}},
 		{Key: "outsider", Label: "Test Outsider", Email: "outsider@example.com", Groups: []string{"staff"}},
-	})
+	}, clk.Now)
 	if err != nil {
 		t.Fatalf("start provider: %v", err)
 	}
@@ -90,12 +100,12 @@ func New(t testing.TB, opts Options) *App {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 
-	ca, err := applesim.NewCA(applesim.AppleCAName)
+	ca, err := applesim.NewCA(applesim.AppleCAName, clk.Now)
 	if err != nil {
 		t.Fatalf("test CA: %v", err)
 	}
 	var devCA *applesim.CA
-	cfg := pushcert.Config{Organization: "Example Test Org", Vendor: opts.Vendor}
+	cfg := pushcert.Config{Organization: "Example Test Org", Vendor: opts.Vendor, Now: clk.Now}
 	if opts.Dev {
 		devCA = ca
 	}
@@ -122,6 +132,7 @@ func New(t testing.TB, opts Options) *App {
 		SessionSecret:   opts.SessionSecret,
 		SessionLifetime: opts.SessionLifetime,
 		Dev:             opts.Dev,
+		Now:             clk.Now,
 	})
 	if err != nil {
 		t.Fatalf("authenticator: %v", err)
@@ -132,7 +143,7 @@ func New(t testing.TB, opts Options) *App {
 
 	return &App{
 		URL: base, Server: srv, Provider: provider, Service: svc, Store: st,
-		CA: ca, DevCA: devCA, Logs: logs,
+		CA: ca, DevCA: devCA, Logs: logs, Clock: clk,
 	}
 }
 
