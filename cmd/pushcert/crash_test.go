@@ -28,9 +28,9 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/web"
 )
 
@@ -69,7 +69,7 @@ func buildPushcert(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "pushcert")
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "build", buildTags, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -703,6 +703,7 @@ func startCrashServer(t *testing.T, bin, dataDir, dbURL string, setDBURL bool) *
 			env = append(env, kv)
 		}
 	}
+	env = append(env, testNowEnv(t))
 	if setDBURL {
 		env = append(env, "PUSHCERT_DATABASE_URL="+dbURL)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // TestProductionNeverTrustsDevCA: a certificate from the development CA is
@@ -18,7 +19,8 @@ import (
 // data folder still holds the development CA's files.
 func TestProductionNeverTrustsDevCA(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := devCA(dir) // what -dev leaves in the data folder
+	clk := testclock.New(t)
+	ca, err := devCA(dir, clk.Now) // what -dev leaves in the data folder
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,7 @@ func TestProductionNeverTrustsDevCA(t *testing.T) {
 			}
 			defer st.Close()
 			cfg := &config{Organization: "Org", DataDir: dir}
-			svc := newService(cfg, st, &signing{}, tt.devCA)
+			svc := newService(cfg, st, &signing{}, tt.devCA, clk.Now)
 			admin := auth.User{Subject: "a", Email: "admin@example.com", Role: auth.RoleAdmin}
 			pk, err := svc.GenerateCSR(ctx, admin)
 			if err != nil {

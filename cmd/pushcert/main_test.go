@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/web"
 	"github.com/pushcert/pushcert/web/webtest"
 )
@@ -57,7 +57,8 @@ func launch(t *testing.T, args []string, getenv func(string) string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- run(ctx, args, getenv, r.out) }()
+	now := serverClock(t)
+	go func() { r.done <- runAt(ctx, args, getenv, r.out, now) }()
 	for _, a := range args {
 		if strings.HasPrefix(a, "-listen-addr=") {
 			r.addr = strings.TrimPrefix(a, "-listen-addr=")
@@ -111,7 +112,7 @@ func startRun(t *testing.T, args []string, getenv func(string) string) (addr str
 func TestRunSmoke(t *testing.T) {
 	// A real provider for the production configuration: the development one,
 	// as a company's provider would be, on its own port.
-	provider, err := web.StartDevProvider(discard(), "127.0.0.1:0", t.TempDir(), []web.DevUser{{Key: "admin", Email: "a@example.com", Groups: []string{"admins"}}}, nil)
+	provider, err := web.StartDevProvider(discard(), "127.0.0.1:0", t.TempDir(), []web.DevUser{{Key: "admin", Email: "a@example.com", Groups: []string{"admins"}}}, serverClock(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,13 +27,32 @@ const (
 	adminsGroup = "admins"
 )
 
+// serverClock is the clock a server the test starts runs on: from
+// testclock.Start on, moving with the wall clock as a real server's does.
+// Every part started with it (pushcert, the provider, the child processes
+// given testNowEnv) agrees on the time.
+func serverClock(t *testing.T) func() time.Time {
+	t.Helper()
+	return testclock.Running(testclock.Start(t))
+}
+
+// testNowEnv is the environment entry that starts a pushcert built with
+// the pushcert_testclock tag (see buildTags) at testclock.Start.
+func testNowEnv(t *testing.T) string {
+	t.Helper()
+	return testclock.Env + "=" + testclock.Start(t).Format(time.RFC3339)
+}
+
+// buildTags make the test binaries of pushcert read PUSHCERT_TEST_NOW.
+const buildTags = "-tags=pushcert_testclock"
+
 // startProvider runs a real OpenID provider for the test, as a company's
 // would be: the development one, on a port of its own.
 func startProvider(t *testing.T) *web.DevProvider {
 	t.Helper()
 	p, err := web.StartDevProvider(discard(), "127.0.0.1:0", t.TempDir(), []web.DevUser{
 		{Key: "admin", Label: "Ops Admin", Email: "admin@example.com", Groups: []string{adminsGroup}},
-	}, nil)
+	}, serverClock(t))
 	if err != nil {
 		t.Fatal(err)
 	}

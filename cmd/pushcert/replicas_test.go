@@ -33,7 +33,7 @@ func buildReplicaBinary(t *testing.T) string {
 		t.Skipf("the go command is not on PATH: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "pushcert")
-	args := []string{"build", "-o", bin}
+	args := []string{"build", buildTags, "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
@@ -59,7 +59,7 @@ func newReplica(t *testing.T, bin, name string, env map[string]string) *replica 
 	t.Helper()
 	r := &replica{name: name, base: env["PUSHCERT_BASE_URL"], out: &syncBuffer{}, exited: make(chan error, 1)}
 	r.cmd = exec.Command(bin)
-	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), testNowEnv(t)}
 	for k, v := range env {
 		r.cmd.Env = append(r.cmd.Env, k+"="+v)
 	}

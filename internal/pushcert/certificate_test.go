@@ -19,6 +19,7 @@ import (
 
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // material is what the parsing tests feed ParseCertificate: a push
@@ -34,7 +35,7 @@ func newMaterial(t testing.TB) material {
 		t.Fatalf("NewKeyAndCSR: %v", err)
 	}
 	ca := mustCA(t, appleCA)
-	certDER := issueWith(t, ca, time.Now(), csrDER, applesim.Request{})
+	certDER := issueWith(t, ca, testclock.Start(t), csrDER, applesim.Request{})
 	return material{certDER: certDER, caDER: ca.Cert.Raw, keyDER: keyDER, csrDER: csrDER}
 }
 
@@ -197,8 +198,9 @@ func assertNoEcho(t *testing.T, msg string, in []byte) {
 }
 
 func TestParseVendorRequestAsCertificate(t *testing.T) {
-	id := newVendorIdentity(t, time.Now().Add(-day), time.Now().AddDate(1, 0, 0))
-	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, time.Now())
+	now := testclock.Start(t)
+	id := newVendorIdentity(t, now.Add(-day), now.AddDate(1, 0, 0))
+	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, now)
 	if err != nil {
 		t.Fatalf("NewVendor: %v", err)
 	}
@@ -286,7 +288,7 @@ func TestDescribe(t *testing.T) {
 
 func TestDescribeWithoutTopic(t *testing.T) {
 	ca := mustCA(t, appleCA)
-	der := issueForKey(t, ca, time.Now(), &otherKey(t).PublicKey, applesim.Request{Topic: applesim.NoTopic})
+	der := issueForKey(t, ca, testclock.Start(t), &otherKey(t).PublicKey, applesim.Request{Topic: applesim.NoTopic})
 	if got := pushcert.Describe(parseCert(t, der)).Topic; got != "" {
 		t.Errorf("got topic %q, want none", got)
 	}

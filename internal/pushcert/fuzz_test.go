@@ -14,6 +14,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 func FuzzParseCertificate(f *testing.F) {
@@ -71,7 +72,7 @@ func FuzzParseCertificate(f *testing.F) {
 }
 
 func FuzzVendorRequest(f *testing.F) {
-	now := time.Now()
+	now := testclock.Start(f)
 	id := newVendorIdentity(f, now.Add(-day), now.AddDate(1, 0, 0))
 	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, now)
 	if err != nil {

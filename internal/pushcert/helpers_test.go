@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // admin is the actor of every change the tests make.
@@ -59,29 +59,11 @@ func otherKey(t testing.TB) *rsa.PrivateKey {
 	return k
 }
 
-// clock is a settable time source for the service.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a service over a real SQLite store on t.TempDir().
 type env struct {
 	svc   *pushcert.Service
 	db    *store.DB
-	clock *clock
+	clock *testclock.Clock
 	ca    *applesim.CA
 }
 
@@ -97,7 +79,7 @@ func newEnv(t testing.TB, configure func(*pushcert.Config)) *env {
 		t.Fatalf("store.Open: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(t)
 	cfg := pushcert.Config{Organization: testOrg, Now: clk.Now}
 	if configure != nil {
 		configure(&cfg)
@@ -250,7 +232,7 @@ var vendorAuthorities = sync.OnceValues(func() ([2]authority, error) {
 	if err != nil {
 		return out, err
 	}
-	now := time.Now()
+	now := testclock.Now()
 	root, err := makeCert(&x509.Certificate{
 		Subject:   pkix.Name{CommonName: "Test Apple Root CA", Organization: []string{"Apple Inc."}},
 		NotBefore: now.Add(-day), NotAfter: now.AddDate(10, 0, 0),

@@ -13,6 +13,7 @@ import (
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // countingStore records which pending-key reads the service makes.
@@ -53,7 +54,7 @@ func TestPendingKeyReads(t *testing.T) {
 		}
 		return db
 	}
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(t)
 
 	// A pending key this store cannot read, stored first.
 	other := openWith("another key-encryption secret, long enough")

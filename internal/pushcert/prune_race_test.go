@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -17,7 +16,7 @@ import (
 type pruneBeforeActivate struct{ *store.DB }
 
 func (p pruneBeforeActivate) Activate(ctx context.Context, a pushcert.Activation) (pushcert.State, error) {
-	if _, err := p.PrunePendingKeys(ctx, time.Now().AddDate(10, 0, 0)); err != nil {
+	if _, err := p.PrunePendingKeys(ctx, a.At.AddDate(10, 0, 0)); err != nil {
 		return pushcert.State{}, err
 	}
 	return p.DB.Activate(ctx, a)

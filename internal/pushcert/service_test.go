@@ -18,6 +18,7 @@ import (
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 const keyMismatchMessage = "this certificate was issued for a CSR that pushcert did not generate (or one older than 90 days): download a new CSR from pushcert, upload it at Apple's portal, and upload the certificate Apple returns"
@@ -710,7 +711,7 @@ func TestUpdateConcurrentChange(t *testing.T) {
 			e.activate(t, "")
 			// From here on the service's first write is preceded by bob's.
 			e.svc = pushcert.NewService(&interleavingStore{DB: e.db, race: func() {
-				if _, err := e.db.SetAppleID(ctx, 0, "bob@example.com", pushcert.Event{Kind: pushcert.EventAppleIDChanged, Actor: other, At: time.Now()}); err != nil {
+				if _, err := e.db.SetAppleID(ctx, 0, "bob@example.com", pushcert.Event{Kind: pushcert.EventAppleIDChanged, Actor: other, At: e.clock.Now()}); err != nil {
 					t.Errorf("competing write: %v", err)
 				}
 			}}, pushcert.Config{Organization: testOrg, Now: e.clock.Now})
@@ -999,8 +1000,9 @@ func TestLatestCSRNone(t *testing.T) {
 }
 
 func TestGenerateCSRVendorSigned(t *testing.T) {
-	id := newVendorIdentity(t, time.Now().Add(-day), time.Now().AddDate(1, 0, 0))
-	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, time.Now())
+	now := testclock.Start(t)
+	id := newVendorIdentity(t, now.Add(-day), now.AddDate(1, 0, 0))
+	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, now)
 	if err != nil {
 		t.Fatalf("NewVendor: %v", err)
 	}
@@ -1101,7 +1103,7 @@ func TestRotateKeys(t *testing.T) {
 				t.Cleanup(func() { _ = db.Close() })
 				return db
 			}
-			e := &env{db: open(oldSecret), clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, ca: mustCA(t, appleCA)}
+			e := &env{db: open(oldSecret), clock: testclock.New(t), ca: mustCA(t, appleCA)}
 			e.svc = pushcert.NewService(e.db, pushcert.Config{Organization: testOrg, Now: e.clock.Now})
 			e.activate(t, "")
 			pending := e.csr(t)

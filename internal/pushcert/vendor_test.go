@@ -17,10 +17,11 @@ import (
 	"howett.net/plist"
 
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 func TestNewVendor(t *testing.T) {
-	now := time.Now()
+	now := testclock.Start(t)
 	valid := newVendorIdentity(t, now.Add(-day), now.AddDate(1, 0, 0))
 	expired := newVendorIdentity(t, now.AddDate(-2, 0, 0), now.AddDate(0, 0, -3))
 	future := newVendorIdentity(t, now.Add(7*day), now.AddDate(1, 0, 0))
@@ -116,15 +117,16 @@ func TestNewVendor(t *testing.T) {
 }
 
 func TestNewVendorZeroTimeIsNow(t *testing.T) {
-	expired := newVendorIdentity(t, time.Now().AddDate(-2, 0, 0), time.Now().AddDate(0, 0, -1))
+	expired := newVendorIdentity(t, testclock.Start(t).AddDate(-2, 0, 0), testclock.Start(t).AddDate(0, 0, -1))
 	if _, err := pushcert.NewVendor(expired.certPEM, expired.keyPEM, nil, time.Time{}); err == nil {
 		t.Errorf("got no error for an expired vendor certificate at the zero time, want one")
 	}
 }
 
 func TestVendorSign(t *testing.T) {
-	id := newVendorIdentity(t, time.Now().Add(-day), time.Now().AddDate(1, 0, 0))
-	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, time.Now())
+	now := testclock.Start(t)
+	id := newVendorIdentity(t, now.Add(-day), now.AddDate(1, 0, 0))
+	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, now)
 	if err != nil {
 		t.Fatalf("NewVendor: %v", err)
 	}
@@ -183,8 +185,9 @@ func TestVendorSign(t *testing.T) {
 }
 
 func TestVendorSignRefusesNonCSR(t *testing.T) {
-	id := newVendorIdentity(t, time.Now().Add(-day), time.Now().AddDate(1, 0, 0))
-	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, time.Now())
+	now := testclock.Start(t)
+	id := newVendorIdentity(t, now.Add(-day), now.AddDate(1, 0, 0))
+	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, now)
 	if err != nil {
 		t.Fatalf("NewVendor: %v", err)
 	}
@@ -196,12 +199,13 @@ func TestVendorSignRefusesNonCSR(t *testing.T) {
 }
 
 func TestParseVendorRequestRefusals(t *testing.T) {
-	id := newVendorIdentity(t, time.Now().Add(-day), time.Now().AddDate(1, 0, 0))
+	now := testclock.Start(t)
+	id := newVendorIdentity(t, now.Add(-day), now.AddDate(1, 0, 0))
 	_, csrDER, err := pushcert.NewKeyAndCSR(testOrg)
 	if err != nil {
 		t.Fatalf("NewKeyAndCSR: %v", err)
 	}
-	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, time.Now())
+	v, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, now)
 	if err != nil {
 		t.Fatalf("NewVendor: %v", err)
 	}

@@ -48,7 +48,7 @@ func addEvents(t *testing.T, db *DB, n int) {
 func testEventsAfter(t *testing.T, b backend) {
 	db := open(t, b.URL(t), newKeyring(t, secretA))
 	addEvents(t, db, 5)
-	addPending(t, db, fixtures(t).keys[0], time.Now())
+	addPending(t, db, fixtures(t).keys[0], testNow())
 	all, err := db.EventsAfter(t.Context(), 0, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func testAlertCursorUpgrade(t *testing.T, b backend) {
 
 func testAddAlertOnce(t *testing.T, b backend) {
 	db := open(t, b.URL(t), newKeyring(t, secretA))
-	now := time.Now()
+	now := testNow()
 	for i, want := range []bool{true, false} {
 		added, err := db.AddAlert(t.Context(), "expired:AB", []byte(fmt.Sprintf(`{"n":%d}`, i)), now)
 		if err != nil || added != want {
@@ -200,7 +200,7 @@ func testConcurrentClaims(t *testing.T, b backend) {
 	for i := range dbs {
 		dbs[i] = open(t, u, keys)
 	}
-	now := time.Now()
+	now := testNow()
 	for i := range alerts {
 		if _, err := dbs[0].AddAlert(t.Context(), fmt.Sprintf("k%02d", i), []byte("{}"), now); err != nil {
 			t.Fatal(err)

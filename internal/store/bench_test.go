@@ -9,7 +9,7 @@ func BenchmarkActivate(b *testing.B) {
 	f := fixtures(b)
 	db := open(b, "sqlite:"+b.TempDir()+"/bench.db", newKeyring(b, secretA))
 	_, cert := activateNew(b, db, f.keys[0], "")
-	a := activation(0, cert, "", time.Now())
+	a := activation(0, cert, "", testNow())
 	for b.Loop() {
 		if _, err := db.Activate(b.Context(), a); err != nil {
 			b.Fatalf("Activate: %v", err)
@@ -53,7 +53,7 @@ func BenchmarkPendingKeys(b *testing.B) {
 // an upload does.
 func BenchmarkPendingKeysByHash(b *testing.B) {
 	db := benchPending(b, 100)
-	k := addPending(b, db, fixtures(b).keys[1], time.Now())
+	k := addPending(b, db, fixtures(b).keys[1], testNow())
 	for b.Loop() {
 		if ks, err := db.PendingKeysByHash(b.Context(), k.PublicKeyHash, time.Time{}); err != nil || len(ks) != 1 {
 			b.Fatalf("PendingKeysByHash: got %d keys, %v; want 1", len(ks), err)
@@ -67,7 +67,7 @@ func benchPending(b *testing.B, n int) *DB {
 	f := fixtures(b)
 	db := open(b, "sqlite:"+b.TempDir()+"/bench.db", newKeyring(b, secretA))
 	for i := range n {
-		addPending(b, db, f.keys[0], time.Now().Add(time.Duration(i)*time.Millisecond))
+		addPending(b, db, f.keys[0], testNow().Add(time.Duration(i)*time.Millisecond))
 	}
 	return db
 }

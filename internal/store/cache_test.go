@@ -62,7 +62,7 @@ func TestStatusCacheAnswersRepeatedReads(t *testing.T) {
 		t.Fatal("a SQLite store has no status cache")
 	}
 	activateNew(t, db, f.keys[0], "")
-	addPending(t, db, f.keys[1], time.Now())
+	addPending(t, db, f.keys[1], testNow())
 	checkFresh(t, db, time.Time{})
 	hits, misses := db.cache.hits.Load(), db.cache.misses.Load()
 	for range 10 {
@@ -92,10 +92,10 @@ func TestStatusCacheSeesEveryWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"pending key", func(t *testing.T) { pendingID = addPending(t, db, f.keys[0], time.Now()).ID }},
+		{"pending key", func(t *testing.T) { pendingID = addPending(t, db, f.keys[0], testNow()).ID }},
 		{"activation", func(t *testing.T) {
 			cert := issue(t, f.ca, f.keys[0], "")
-			if _, err := db.Activate(ctx, activation(0, cert, pendingID, time.Now())); err != nil {
+			if _, err := db.Activate(ctx, activation(0, cert, pendingID, testNow())); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -105,10 +105,10 @@ func TestStatusCacheSeesEveryWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"old pending key", func(t *testing.T) { addPending(t, db, f.keys[1], time.Now().Add(-time.Hour)) }},
-		{"newer pending key", func(t *testing.T) { addPending(t, db, f.keys[2], time.Now()) }},
+		{"old pending key", func(t *testing.T) { addPending(t, db, f.keys[1], testNow().Add(-time.Hour)) }},
+		{"newer pending key", func(t *testing.T) { addPending(t, db, f.keys[2], testNow()) }},
 		{"prune", func(t *testing.T) {
-			if _, err := db.PrunePendingKeys(ctx, time.Now().Add(time.Minute)); err != nil {
+			if _, err := db.PrunePendingKeys(ctx, testNow().Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -129,7 +129,7 @@ func TestStatusCacheSeesEveryWrite(t *testing.T) {
 			checkFresh(t, db, time.Time{}) // the cache holds the state before
 			s.write(t)
 			checkFresh(t, db, time.Time{})
-			checkFresh(t, db, time.Now().Add(-30*time.Minute))
+			checkFresh(t, db, testNow().Add(-30*time.Minute))
 		})
 	}
 }
@@ -202,7 +202,7 @@ func TestStatusCacheHandsOutCopies(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, storetest.SQLiteURL(t), newKeyring(t, secretA))
 	activateNew(t, db, f.keys[0], "")
-	addPending(t, db, f.keys[1], time.Now())
+	addPending(t, db, f.keys[1], testNow())
 	st, k, err := db.Status(ctx, time.Time{})
 	if err != nil || k == nil || st.Certificate == nil {
 		t.Fatalf("Status = %+v, %+v, %v", st, k, err)

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // Environment of the crash helper process.
@@ -233,7 +233,7 @@ func crashWriter(dbURL, dir string) error {
 			if err != nil {
 				return err
 			}
-			k := pushcert.PendingKey{ID: id, CreatedAt: time.Now(), KeyDER: der, Request: "csr"}
+			k := pushcert.PendingKey{ID: id, CreatedAt: testNow(), KeyDER: der, Request: "csr"}
 			if err := db.AddPendingKey(ctx, k, pushcert.Event{Kind: pushcert.EventCSRGenerated}); err != nil {
 				return err
 			}
@@ -261,7 +261,7 @@ func crashWriter(dbURL, dir string) error {
 			Topic: topic, SerialNumber: strings.ToUpper(cert.SerialNumber.Text(16)),
 			NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, PEM: string(applesim.PEM(certDER)),
 		}
-		a := activation(st.Version, c, pendingID, time.Now())
+		a := activation(st.Version, c, pendingID, testNow())
 		a.Event.Detail = detail
 		st, err = db.Activate(ctx, a)
 		if err != nil {

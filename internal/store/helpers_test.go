@@ -18,11 +18,16 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store/storetest"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
+
+// testNow is the time the tests stamp rows with: testclock's instant,
+// moving on as the tests run, so that rows written one after another are
+// ordered as they are in production.
+var testNow = testclock.Running(testclock.Now())
 
 // Test secrets; long enough for NewKeyring.
 const (
@@ -213,9 +218,9 @@ func activation(version int64, cert pushcert.Certificate, pendingID string, at t
 func activateNew(tb testing.TB, db *DB, key *rsa.PrivateKey, topic string) (pushcert.State, pushcert.Certificate) {
 	tb.Helper()
 	f := fixtures(tb)
-	k := addPending(tb, db, key, time.Now())
+	k := addPending(tb, db, key, testNow())
 	cert := issue(tb, f.ca, key, topic)
-	st, err := db.Activate(context.Background(), activation(0, cert, k.ID, time.Now()))
+	st, err := db.Activate(context.Background(), activation(0, cert, k.ID, testNow()))
 	if err != nil {
 		tb.Fatalf("Activate: %v", err)
 	}

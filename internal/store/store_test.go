@@ -351,10 +351,10 @@ func testActivateKeepsActiveKey(t *testing.T, b backend) {
 	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	st, c1 := activateNew(t, db, f.keys[0], "")
-	pend := addPending(t, db, f.keys[1], time.Now())
+	pend := addPending(t, db, f.keys[1], testNow())
 
 	c2 := issue(t, f.ca, f.keys[0], c1.Topic)
-	st2, err := db.Activate(t.Context(), activation(st.Version, c2, "", time.Now()))
+	st2, err := db.Activate(t.Context(), activation(st.Version, c2, "", testNow()))
 	if err != nil {
 		t.Fatalf("Activate: %v", err)
 	}
@@ -381,22 +381,22 @@ func testActivateErrors(t *testing.T, b backend) {
 		wantIs error
 	}{
 		{"no active key to keep", func(t *testing.T, db *DB) pushcert.Activation {
-			return activation(0, issue(t, f.ca, f.keys[0], ""), "", time.Now())
+			return activation(0, issue(t, f.ca, f.keys[0], ""), "", testNow())
 		}, pushcert.ErrNotFound},
 		{"unknown pending key", func(t *testing.T, db *DB) pushcert.Activation {
 			activateNew(t, db, f.keys[0], "")
-			return activation(0, issue(t, f.ca, f.keys[1], ""), "no-such-key", time.Now())
+			return activation(0, issue(t, f.ca, f.keys[1], ""), "no-such-key", testNow())
 		}, pushcert.ErrNotFound},
 		{"consumed pending key", func(t *testing.T, db *DB) pushcert.Activation {
-			k := addPending(t, db, f.keys[1], time.Now())
-			if _, err := db.Activate(t.Context(), activation(0, issue(t, f.ca, f.keys[1], ""), k.ID, time.Now())); err != nil {
+			k := addPending(t, db, f.keys[1], testNow())
+			if _, err := db.Activate(t.Context(), activation(0, issue(t, f.ca, f.keys[1], ""), k.ID, testNow())); err != nil {
 				t.Fatalf("Activate: %v", err)
 			}
-			return activation(0, issue(t, f.ca, f.keys[1], ""), k.ID, time.Now())
+			return activation(0, issue(t, f.ca, f.keys[1], ""), k.ID, testNow())
 		}, pushcert.ErrNotFound},
 		{"no certificate", func(t *testing.T, db *DB) pushcert.Activation {
-			k := addPending(t, db, f.keys[1], time.Now())
-			return activation(0, pushcert.Certificate{}, k.ID, time.Now())
+			k := addPending(t, db, f.keys[1], testNow())
+			return activation(0, pushcert.Certificate{}, k.ID, testNow())
 		}, nil},
 	}
 	for _, tt := range tests {
@@ -417,18 +417,18 @@ func testStaleVersion(t *testing.T, b backend) {
 	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	st, c1 := activateNew(t, db, f.keys[0], "")
-	k := addPending(t, db, f.keys[1], time.Now())
+	k := addPending(t, db, f.keys[1], testNow())
 	stale := st.Version - 1
 	writes := []struct {
 		name string
 		do   func() error
 	}{
 		{"activate", func() error {
-			_, err := db.Activate(t.Context(), activation(stale, issue(t, f.ca, f.keys[1], c1.Topic), k.ID, time.Now()))
+			_, err := db.Activate(t.Context(), activation(stale, issue(t, f.ca, f.keys[1], c1.Topic), k.ID, testNow()))
 			return err
 		}},
 		{"activate ahead", func() error {
-			_, err := db.Activate(t.Context(), activation(st.Version+1, issue(t, f.ca, f.keys[1], c1.Topic), k.ID, time.Now()))
+			_, err := db.Activate(t.Context(), activation(st.Version+1, issue(t, f.ca, f.keys[1], c1.Topic), k.ID, testNow()))
 			return err
 		}},
 		{"record upload failure", func() error {
@@ -461,7 +461,7 @@ func testConcurrentWriters(t *testing.T, b backend) {
 	}
 	pending := make([]pushcert.PendingKey, writers)
 	for i := range pending {
-		pending[i] = addPending(t, db, f.keys[i%len(f.keys)], time.Now())
+		pending[i] = addPending(t, db, f.keys[i%len(f.keys)], testNow())
 	}
 
 	race := func(do func(i int) error) (wins []int) {
@@ -489,7 +489,7 @@ func testConcurrentWriters(t *testing.T, b backend) {
 	}
 
 	wins := race(func(i int) error {
-		_, err := db.Activate(t.Context(), activation(1, certs[i%len(certs)], pending[i].ID, time.Now()))
+		_, err := db.Activate(t.Context(), activation(1, certs[i%len(certs)], pending[i].ID, testNow()))
 		return err
 	})
 	if len(wins) != 1 {
@@ -534,7 +534,7 @@ func testUploadFailure(t *testing.T, b backend) {
 	f := fixtures(t)
 	st, _ := activateNew(t, db, f.keys[0], "")
 	key := mustActiveKey(t, db)
-	e := pushcert.Event{At: time.Now(), Kind: pushcert.EventUploadFailed, Actor: admin, Detail: "the certificate has expired"}
+	e := pushcert.Event{At: testNow(), Kind: pushcert.EventUploadFailed, Actor: admin, Detail: "the certificate has expired"}
 	got, err := db.RecordUploadFailure(t.Context(), st.Version, "the certificate has expired", e)
 	if err != nil {
 		t.Fatalf("RecordUploadFailure: %v", err)
@@ -565,7 +565,7 @@ func testAppleID(t *testing.T, b backend) {
 	f := fixtures(t)
 	st, _ := activateNew(t, db, f.keys[0], "")
 	editor := auth.User{Subject: "sub-bob", Name: "Bob", Email: "bob@example.com", Role: auth.RoleAdmin}
-	at := time.Now().Add(time.Minute)
+	at := testNow().Add(time.Minute)
 	got, err := db.SetAppleID(t.Context(), st.Version, "new@example.com",
 		pushcert.Event{At: at, Kind: pushcert.EventAppleIDChanged, Actor: editor, Detail: "from it@example.com"})
 	if err != nil {
@@ -627,7 +627,7 @@ func testTimePrecision(t *testing.T, b backend) {
 		time.Date(2025, 1, 2, 3, 4, 5, 999999999, time.FixedZone("", -7*3600)),
 		time.Date(1999, 12, 31, 23, 59, 59, 1, time.UTC),
 		time.Date(2100, 6, 1, 0, 0, 0, 500, time.Local),
-		time.Now(),
+		testNow(),
 	}
 	for _, at := range times {
 		st, err := db.SetAppleID(t.Context(), 0, "x@example.com", pushcert.Event{At: at, Kind: pushcert.EventAppleIDChanged})
@@ -650,7 +650,7 @@ func testKeysEncrypted(t *testing.T, b backend) {
 	f := fixtures(t)
 	activateNew(t, db, f.keys[0], "")
 	activateNew(t, db, f.keys[1], "")
-	addPending(t, db, f.keys[2], time.Now())
+	addPending(t, db, f.keys[2], testNow())
 
 	var secrets [][]byte
 	for _, k := range f.keys[:3] {
@@ -707,7 +707,7 @@ func testWrongKeyring(t *testing.T, b backend) {
 	db := open(t, u, newKeyring(t, secretA))
 	f := fixtures(t)
 	activateNew(t, db, f.keys[0], "")
-	k := addPending(t, db, f.keys[1], time.Now())
+	k := addPending(t, db, f.keys[1], testNow())
 	db.Close()
 
 	db = open(t, u, newKeyring(t, secretB))
@@ -716,7 +716,7 @@ func testWrongKeyring(t *testing.T, b backend) {
 	assertMismatch(t, "ActiveKey", err)
 	_, err = db.PendingKeys(t.Context(), time.Time{})
 	assertMismatch(t, "PendingKeys", err)
-	_, err = db.Activate(t.Context(), activation(0, issue(t, f.ca, f.keys[1], ""), k.ID, time.Now()))
+	_, err = db.Activate(t.Context(), activation(0, issue(t, f.ca, f.keys[1], ""), k.ID, testNow()))
 	assertMismatch(t, "Activate", err)
 	_, err = db.RotateKeys(t.Context(), pushcert.Event{Kind: pushcert.EventKeysRotated})
 	assertMismatch(t, "RotateKeys", err)
@@ -748,8 +748,8 @@ func testAADBinding(t *testing.T, b backend) {
 	db := open(t, b.URL(t), newKeyring(t, secretA))
 	f := fixtures(t)
 	activateNew(t, db, f.keys[0], "")
-	k1 := addPending(t, db, f.keys[1], time.Now())
-	k2 := addPending(t, db, f.keys[2], time.Now())
+	k1 := addPending(t, db, f.keys[1], testNow())
+	k2 := addPending(t, db, f.keys[2], testNow())
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := db.sql.ExecContext(t.Context(), db.d.rebind(q), args...); err != nil {
@@ -776,7 +776,7 @@ func testAADBinding(t *testing.T, b backend) {
 	// A flipped bit fails too.
 	ct[len(ct)-1] ^= 1
 	exec(`UPDATE pending_keys SET key_ciphertext = ? WHERE id = ?`, ct, k1.ID)
-	_, err := db.Activate(t.Context(), activation(0, issue(t, f.ca, f.keys[1], ""), k1.ID, time.Now()))
+	_, err := db.Activate(t.Context(), activation(0, issue(t, f.ca, f.keys[1], ""), k1.ID, testNow()))
 	if err == nil || !strings.Contains(err.Error(), "does not authenticate") {
 		t.Errorf("Activate with a tampered key: got %v, want an authentication error", err)
 	}
@@ -788,7 +788,7 @@ func testRotateKeys(t *testing.T, b backend) {
 	f := fixtures(t)
 	activateNew(t, db, f.keys[0], "")
 	activateNew(t, db, f.keys[1], "")
-	pend := addPending(t, db, f.keys[2], time.Now())
+	pend := addPending(t, db, f.keys[2], testNow())
 	before := takeSnapshot(t, db)
 	db.Close()
 
@@ -872,7 +872,7 @@ func testReopen(t *testing.T, b backend) {
 	f := fixtures(t)
 	activateNew(t, db, f.keys[0], "")
 	activateNew(t, db, f.keys[1], "")
-	addPending(t, db, f.keys[2], time.Now())
+	addPending(t, db, f.keys[2], testNow())
 	if _, err := db.RecordUploadFailure(t.Context(), 0, "bad file", pushcert.Event{Kind: pushcert.EventUploadFailed}); err != nil {
 		t.Fatal(err)
 	}
@@ -894,18 +894,18 @@ func testFailureInjection(t *testing.T, b backend) {
 		prepare func(t *testing.T, db *DB) pushcert.Activation
 	}{
 		{"first certificate", func(t *testing.T, db *DB) pushcert.Activation {
-			k := addPending(t, db, f.keys[0], time.Now())
-			return activation(1, issue(t, f.ca, f.keys[0], ""), k.ID, time.Now())
+			k := addPending(t, db, f.keys[0], testNow())
+			return activation(1, issue(t, f.ca, f.keys[0], ""), k.ID, testNow())
 		}},
 		{"renewal with a pending key", func(t *testing.T, db *DB) pushcert.Activation {
 			st, c := activateNew(t, db, f.keys[0], "")
-			k := addPending(t, db, f.keys[1], time.Now())
-			return activation(st.Version, issue(t, f.ca, f.keys[1], c.Topic), k.ID, time.Now())
+			k := addPending(t, db, f.keys[1], testNow())
+			return activation(st.Version, issue(t, f.ca, f.keys[1], c.Topic), k.ID, testNow())
 		}},
 		{"renewal keeping the key", func(t *testing.T, db *DB) pushcert.Activation {
 			st, c := activateNew(t, db, f.keys[0], "")
-			addPending(t, db, f.keys[1], time.Now())
-			return activation(st.Version, issue(t, f.ca, f.keys[0], c.Topic), "", time.Now())
+			addPending(t, db, f.keys[1], testNow())
+			return activation(st.Version, issue(t, f.ca, f.keys[0], c.Topic), "", testNow())
 		}},
 	}
 	for _, tt := range tests {
