@@ -27,10 +27,10 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // The example request and response bodies of the seed pages
@@ -98,15 +98,27 @@ var apiTestCA = sync.OnceValues(func() (*applesim.CA, error) {
 })
 
 // apiFixture is a real service over SQLite on t.TempDir(), with the API
-// mounted the way web/routes.go mounts it.
+// mounted the way web/routes.go mounts it. Like env, it runs on a clock of
+// its own, starting at the tests' instant: the service and the
+// certificates the fixture issues read it.
 type apiFixture struct {
 	svc   *pushcert.Service
 	st    *store.DB
+	clk   *testclock.Clock
+	ca    *applesim.CA // issues on clk
 	h     http.Handler
 	reqID atomic.Int64
 }
 
 func newAPIFixture(t testing.TB) *apiFixture {
+	t.Helper()
+	return newAPIFixtureOver(t, nil)
+}
+
+// newAPIFixtureOver is newAPIFixture with wrap, when not nil, standing
+// between the service and the real store: a test's way into the calls the
+// service makes.
+func newAPIFixtureOver(t testing.TB, wrap func(*store.DB) pushcert.Store) *apiFixture {
 	t.Helper()
 	kr, err := store.NewKeyring(strings.Repeat("k", 32))
 	if err != nil {
@@ -117,7 +129,17 @@ func newAPIFixture(t testing.TB) *apiFixture {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f := &apiFixture{st: st, svc: pushcert.NewService(st, pushcert.Config{Organization: "Example Org"})}
+	var svcStore pushcert.Store = st
+	if wrap != nil {
+		svcStore = wrap(st)
+	}
+	clk := testclock.New(t)
+	f := &apiFixture{
+		st:  st,
+		svc: pushcert.NewService(svcStore, pushcert.Config{Organization: "Example Org", Now: clk.Now}),
+		clk: clk,
+		ca:  caOn(t, apiTestCA, clk.Now),
+	}
 	api := NewAPI(slog.New(slog.DiscardHandler), f.svc, testBaseURL+"/")
 	mux := http.NewServeMux()
 	for _, p := range []string{"/v1.0", "/beta"} {
@@ -171,19 +193,26 @@ func (f *apiFixture) do(t testing.TB, method, target string, body []byte, header
 	return w
 }
 
+// now is the time on the fixture's clock, the service's "now".
+func (f *apiFixture) now() time.Time {
+	return f.clk.Now()
+}
+
 // issue makes a new CSR through the service and has the test CA issue a
-// push certificate for it; it returns the DER.
+// push certificate for it, valid from an hour before now until notAfter
+// (or, when notAfter is already past, for the year up to it); it returns
+// the DER.
 func (f *apiFixture) issue(t testing.TB, topic string, notAfter time.Time) []byte {
 	t.Helper()
-	ca, err := apiTestCA()
-	if err != nil {
-		t.Fatalf("test ca: %v", err)
-	}
 	pk, err := f.svc.GenerateCSR(context.Background(), testAPIAdmin)
 	if err != nil {
 		t.Fatalf("generate csr: %v", err)
 	}
-	der, err := ca.IssueForCSR(pk.CSRDER, applesim.Request{Topic: topic, NotAfter: notAfter})
+	notBefore := f.now().Add(-time.Hour)
+	if !notBefore.Before(notAfter) {
+		notBefore = notAfter.AddDate(-1, 0, 0)
+	}
+	der, err := f.ca.IssueForCSR(pk.CSRDER, applesim.Request{Topic: topic, NotBefore: notBefore, NotAfter: notAfter})
 	if err != nil {
 		t.Fatalf("issue certificate: %v", err)
 	}
@@ -333,9 +362,9 @@ func TestAPIContractSeedExamples(t *testing.T) {
 			f := newAPIFixture(t)
 			topic := applesim.NewTopic()
 			if tt.existing {
-				f.upload(t, topic, time.Now().AddDate(0, 10, 0))
+				f.upload(t, topic, f.now().AddDate(0, 10, 0))
 			}
-			cert := string(applesim.PEM(f.issue(t, topic, time.Now().AddDate(1, 0, 0))))
+			cert := string(applesim.PEM(f.issue(t, topic, f.now().AddDate(1, 0, 0))))
 			quoted, _ := json.Marshal(cert)
 			// Both are placeholders: the Apple ID must be an email address.
 			body := strings.Replace(tt.request, `"Certificate value"`, string(quoted), 1)
@@ -392,7 +421,7 @@ func TestAPIContractSeedExamples(t *testing.T) {
 			f := newAPIFixture(t)
 			var before apiSnapshot
 			if tt.existing {
-				f.upload(t, applesim.NewTopic(), time.Now().AddDate(1, 0, 0))
+				f.upload(t, applesim.NewTopic(), f.now().AddDate(1, 0, 0))
 				before = f.snapshot(t)
 			}
 			// Both "Apple Identifier value" and "Certificate value" are
@@ -413,7 +442,7 @@ func TestAPIGet(t *testing.T) {
 	assertAPIError(t, w, http.StatusNotFound, "notFound", "No push certificate")
 
 	topic := applesim.NewTopic()
-	uploaded := f.upload(t, topic, time.Now().AddDate(1, 0, 0))
+	uploaded := f.upload(t, topic, f.now().AddDate(1, 0, 0))
 	for _, prefix := range []string{"/v1.0", "/beta"} {
 		w = f.do(t, http.MethodGet, prefix+"/deviceManagement/applePushNotificationCertificate", nil)
 		if w.Code != http.StatusOK {
@@ -465,7 +494,7 @@ func TestAPIPatch(t *testing.T) {
 		{
 			name: "certificate as PEM",
 			body: func(t *testing.T, f *apiFixture, topic string) []byte {
-				der := f.issue(t, topic, time.Now().AddDate(1, 0, 0))
+				der := f.issue(t, topic, f.now().AddDate(1, 0, 0))
 				return jsonBody(t, map[string]string{"appleIdentifier": testAppleID, "certificate": string(applesim.PEM(der))})
 			},
 			wantStatus:  http.StatusOK,
@@ -474,7 +503,7 @@ func TestAPIPatch(t *testing.T) {
 		{
 			name: "certificate as bare base64 DER",
 			body: func(t *testing.T, f *apiFixture, topic string) []byte {
-				der := f.issue(t, topic, time.Now().AddDate(1, 0, 0))
+				der := f.issue(t, topic, f.now().AddDate(1, 0, 0))
 				return jsonBody(t, map[string]string{"appleIdentifier": testAppleID, "certificate": base64.StdEncoding.EncodeToString(der)})
 			},
 			wantStatus:  http.StatusOK,
@@ -484,7 +513,7 @@ func TestAPIPatch(t *testing.T) {
 			name:     "renewal keeps the apple id",
 			existing: true,
 			body: func(t *testing.T, f *apiFixture, topic string) []byte {
-				der := f.issue(t, topic, time.Now().AddDate(2, 0, 0))
+				der := f.issue(t, topic, f.now().AddDate(2, 0, 0))
 				return jsonBody(t, map[string]string{"certificate": string(applesim.PEM(der))})
 			},
 			wantStatus:  http.StatusOK,
@@ -501,7 +530,7 @@ func TestAPIPatch(t *testing.T) {
 		{
 			name: "first certificate without an apple id",
 			body: func(t *testing.T, f *apiFixture, topic string) []byte {
-				der := f.issue(t, topic, time.Now().AddDate(1, 0, 0))
+				der := f.issue(t, topic, f.now().AddDate(1, 0, 0))
 				return jsonBody(t, map[string]string{"certificate": string(applesim.PEM(der))})
 			},
 			wantStatus: http.StatusBadRequest,
@@ -531,7 +560,7 @@ func TestAPIPatch(t *testing.T) {
 			f := newAPIFixture(t)
 			topic := applesim.NewTopic()
 			if tt.existing {
-				f.upload(t, topic, time.Now().AddDate(1, 0, 0))
+				f.upload(t, topic, f.now().AddDate(1, 0, 0))
 			}
 			w := f.do(t, http.MethodPatch, testResource, tt.body(t, f, topic))
 			if tt.wantStatus != http.StatusOK {
@@ -564,7 +593,7 @@ func TestAPICreate(t *testing.T) {
 	f := newAPIFixture(t)
 	topic := applesim.NewTopic()
 	body := func() []byte {
-		der := f.issue(t, topic, time.Now().AddDate(1, 0, 0))
+		der := f.issue(t, topic, f.now().AddDate(1, 0, 0))
 		return jsonBody(t, map[string]string{"appleIdentifier": testAppleID, "certificate": string(applesim.PEM(der))})
 	}
 	w := f.do(t, http.MethodPost, "/beta/deviceManagement/applePushNotificationCertificate", body())
@@ -672,7 +701,7 @@ func TestAPIDownloadCSR(t *testing.T) {
 
 func TestAPISelect(t *testing.T) {
 	f := newAPIFixture(t)
-	f.upload(t, applesim.NewTopic(), time.Now().AddDate(1, 0, 0))
+	f.upload(t, applesim.NewTopic(), f.now().AddDate(1, 0, 0))
 	annotations := []string{"@odata.context", "@odata.etag", "@odata.type"}
 	tests := []struct {
 		name  string
@@ -724,7 +753,7 @@ func TestAPIIfMatch(t *testing.T) {
 			var stale, current string
 			var before apiSnapshot
 			if tt.existing {
-				stale = f.upload(t, topic, time.Now().AddDate(1, 0, 0))["@odata.etag"].(string)
+				stale = f.upload(t, topic, f.now().AddDate(1, 0, 0))["@odata.etag"].(string)
 				w := f.do(t, http.MethodPatch, testResource, []byte(`{"appleIdentifier":"second@example.com"}`))
 				if w.Code != http.StatusOK {
 					t.Fatalf("change apple id: got %d %s", w.Code, w.Body)
@@ -732,7 +761,7 @@ func TestAPIIfMatch(t *testing.T) {
 				current = w.Header().Get("ETag")
 				before = f.snapshot(t)
 			}
-			der := f.issue(t, topic, time.Now().AddDate(2, 0, 0))
+			der := f.issue(t, topic, f.now().AddDate(2, 0, 0))
 			body := jsonBody(t, map[string]string{"appleIdentifier": "third@example.com", "certificate": string(applesim.PEM(der))})
 			w := f.do(t, http.MethodPatch, testResource, body, "If-Match", tt.ifMatch(stale, current))
 			switch tt.wantStatus {
@@ -769,7 +798,7 @@ func TestAPIIfMatch(t *testing.T) {
 // exactly one may win, the others must be told the resource changed.
 func TestAPIConcurrentPatch(t *testing.T) {
 	f := newAPIFixture(t)
-	etag := f.upload(t, applesim.NewTopic(), time.Now().AddDate(1, 0, 0))["@odata.etag"].(string)
+	etag := f.upload(t, applesim.NewTopic(), f.now().AddDate(1, 0, 0))["@odata.etag"].(string)
 	const n = 20
 	codes := make([]int, n)
 	start := make(chan struct{})
@@ -809,10 +838,10 @@ func TestAPITopicChange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newAPIFixture(t)
-			f.upload(t, applesim.NewTopic(), time.Now().AddDate(1, 0, 0))
+			f.upload(t, applesim.NewTopic(), f.now().AddDate(1, 0, 0))
 			before := f.snapshot(t)
 			newTopic := applesim.NewTopic()
-			der := f.issue(t, newTopic, time.Now().AddDate(1, 0, 0))
+			der := f.issue(t, newTopic, f.now().AddDate(1, 0, 0))
 			body := jsonBody(t, map[string]string{"certificate": string(applesim.PEM(der))})
 			w := f.do(t, http.MethodPatch, testResource+tt.query, body, tt.header...)
 			if got := w.Header().Get("Preference-Applied"); got != tt.wantPreferred {
@@ -852,12 +881,11 @@ func TestAPIInvalidCertificate(t *testing.T) {
 		{"empty", true, func(*testing.T, *apiFixture) string { return "" }, pushcert.CodeInvalidCertificate},
 		{"expired", true, func(t *testing.T, f *apiFixture) string {
 			st, _ := f.svc.State(context.Background())
-			der := f.issue(t, st.Certificate.Topic, time.Now().Add(-time.Hour))
+			der := f.issue(t, st.Certificate.Topic, f.now().Add(-time.Hour))
 			return string(applesim.PEM(der))
 		}, pushcert.CodeExpired},
-		{"key pushcert did not make", true, func(t *testing.T, _ *apiFixture) string {
-			ca, _ := apiTestCA()
-			der, err := ca.Issue(applesim.Request{PublicKey: ecKey.Public()})
+		{"key pushcert did not make", true, func(t *testing.T, f *apiFixture) string {
+			der, err := f.ca.Issue(applesim.Request{PublicKey: ecKey.Public()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -870,7 +898,7 @@ func TestAPIInvalidCertificate(t *testing.T) {
 			f := newAPIFixture(t)
 			var before apiSnapshot
 			if tt.existing {
-				f.upload(t, applesim.NewTopic(), time.Now().AddDate(1, 0, 0))
+				f.upload(t, applesim.NewTopic(), f.now().AddDate(1, 0, 0))
 				before = f.snapshot(t)
 			}
 			body := jsonBody(t, map[string]string{"appleIdentifier": testAppleID, "certificate": tt.cert(t, f)})
@@ -990,7 +1018,7 @@ func TestAPIGzipBomb(t *testing.T) {
 func TestAPIGzip(t *testing.T) {
 	f := newAPIFixture(t)
 	topic := applesim.NewTopic()
-	der := f.issue(t, topic, time.Now().AddDate(1, 0, 0))
+	der := f.issue(t, topic, f.now().AddDate(1, 0, 0))
 	body := gzipped(t, jsonBody(t, map[string]string{"appleIdentifier": testAppleID, "certificate": string(applesim.PEM(der))}))
 	w := f.do(t, http.MethodPatch, testResource, body, "Content-Encoding", "gzip")
 	if w.Code != http.StatusOK {
@@ -1104,7 +1132,7 @@ func TestAPIRouting(t *testing.T) {
 func TestAPIIgnoresDerivedProperties(t *testing.T) {
 	f := newAPIFixture(t)
 	topic := applesim.NewTopic()
-	got := f.upload(t, topic, time.Now().AddDate(1, 0, 0))
+	got := f.upload(t, topic, f.now().AddDate(1, 0, 0))
 	// A client that GETs, edits and PATCHes back the whole entity sends
 	// every property and annotation; only appleIdentifier changes.
 	got["appleIdentifier"] = "edited@example.com"
@@ -1123,7 +1151,7 @@ func TestAPIIgnoresDerivedProperties(t *testing.T) {
 
 func BenchmarkAPIGet(b *testing.B) {
 	f := newAPIFixture(b)
-	f.upload(b, applesim.NewTopic(), time.Now().AddDate(1, 0, 0))
+	f.upload(b, applesim.NewTopic(), f.now().AddDate(1, 0, 0))
 	b.ReportAllocs()
 	for b.Loop() {
 		r := httptest.NewRequest(http.MethodGet, testResource, nil)

@@ -16,15 +16,16 @@ import (
 
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 const activeTopic = "com.apple.mgmt.External.aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 
 // withActive starts a test from an installation with an active certificate
-// for activeTopic and Apple ID it@example.com.
+// for activeTopic and Apple ID it@example.com, expiring in 60 days.
 func withActive(t *testing.T, e *env) {
 	t.Helper()
-	e.activate(t, "it@example.com", applesim.Request{Topic: activeTopic, NotAfter: today().AddDate(0, 0, 60)})
+	e.activate(t, "it@example.com", applesim.Request{Topic: activeTopic, NotAfter: e.now().AddDate(0, 0, 60)})
 }
 
 func TestCertificateUpload(t *testing.T) {
@@ -67,7 +68,7 @@ func TestCertificateUpload(t *testing.T) {
 			setup: withActive,
 			input: func(t *testing.T, e *env) input {
 				pk := e.generateCSR(t)
-				block, _ := pem.Decode(e.issue(t, pk.CSRDER, applesim.Request{Topic: activeTopic, NotAfter: today().AddDate(1, 0, 0)}))
+				block, _ := pem.Decode(e.issue(t, pk.CSRDER, applesim.Request{Topic: activeTopic, NotAfter: e.now().AddDate(1, 0, 0)}))
 				return input{map[string]string{"apple_id": "it@example.com"}, block.Bytes}
 			},
 			wantCode:     http.StatusSeeOther,
@@ -94,12 +95,15 @@ func TestCertificateUpload(t *testing.T) {
 			},
 		},
 		{
-			name:  "expired certificate",
-			setup: withActive,
+			name: "expired certificate",
+			setup: func(t *testing.T, e *env) {
+				// Uploaded a minute ago: the renewal's CSR is newer.
+				e.earlier(time.Minute, func() { withActive(t, e) })
+			},
 			input: func(t *testing.T, e *env) input {
 				pk := e.generateCSR(t)
 				return input{map[string]string{"apple_id": "it@example.com"}, e.issue(t, pk.CSRDER, applesim.Request{
-					Topic: activeTopic, NotBefore: time.Now().AddDate(-1, 0, -2), NotAfter: time.Now().AddDate(0, 0, -2),
+					Topic: activeTopic, NotBefore: e.now().AddDate(-1, 0, -2), NotAfter: e.now().AddDate(0, 0, -2),
 				})}
 			},
 			wantCode: http.StatusUnprocessableEntity,
@@ -248,7 +252,7 @@ func TestCertificateUpload(t *testing.T) {
 			input: func(t *testing.T, e *env) input {
 				pk := e.generateCSR(t)
 				stale := strconv.FormatInt(e.state(t).Version-1, 10)
-				return input{map[string]string{"apple_id": "it@example.com", "version": stale}, e.issue(t, pk.CSRDER, applesim.Request{Topic: activeTopic, NotAfter: today().AddDate(1, 0, 0)})}
+				return input{map[string]string{"apple_id": "it@example.com", "version": stale}, e.issue(t, pk.CSRDER, applesim.Request{Topic: activeTopic, NotAfter: e.now().AddDate(1, 0, 0)})}
 			},
 			wantCode:    http.StatusConflict,
 			wantTestIDs: map[string]string{"error-title": "Changed by someone else", "error-message": "Reload"},
@@ -415,8 +419,9 @@ func TestCertificateGenerateCSR(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				// Any RSA identity signs the same way; the test CA will do.
-				if cfg.Vendor, err = pushcert.NewVendor(ca.CertPEM(), ca.KeyPEM(), nil, time.Time{}); err != nil {
+				// Any RSA identity signs the same way; the test CA will do,
+				// checked at the instant the env's clock starts at.
+				if cfg.Vendor, err = pushcert.NewVendor(ca.CertPEM(), ca.KeyPEM(), nil, testclock.Start(t)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -430,7 +435,7 @@ func TestCertificateGenerateCSR(t *testing.T) {
 			if w.Code != http.StatusOK {
 				t.Fatalf("got status %d, want 200", w.Code)
 			}
-			wantFile := "pushcert-example-corp-" + time.Now().UTC().Format(time.DateOnly) + tt.wantName
+			wantFile := "pushcert-example-corp-" + e.now().UTC().Format(time.DateOnly) + tt.wantName
 			assertDownload(t, w, wantFile, tt.wantType)
 			csrDER := tt.csrFromIt(t, w.Body.Bytes())
 			csr, err := x509.ParseCertificateRequest(csrDER)
@@ -452,7 +457,7 @@ func TestCertificateGenerateCSR(t *testing.T) {
 
 			// The certificate Apple issues for it is accepted.
 			up := httptest.NewRecorder()
-			h.Upload(up, uploadRequest(t, map[string]string{"apple_id": "it@example.com"}, e.issue(t, csrDER, applesim.Request{Topic: activeTopic, NotAfter: today().AddDate(1, 0, 0)})))
+			h.Upload(up, uploadRequest(t, map[string]string{"apple_id": "it@example.com"}, e.issue(t, csrDER, applesim.Request{Topic: activeTopic, NotAfter: e.now().AddDate(1, 0, 0)})))
 			if up.Code != http.StatusSeeOther {
 				t.Errorf("got %d uploading the certificate for the CSR, want 303; body:\n%s", up.Code, up.Body)
 			}

@@ -12,15 +12,19 @@ import (
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/views"
 )
 
 func TestDashboardShow(t *testing.T) {
+	// Every env's clock starts at the tests' instant, which may be any
+	// (PUSHCERT_TEST_NOW): the rows count from it, never from a time of day.
+	now := testclock.Start(t)
 	tests := []struct {
 		name  string
 		user  auth.User
-		setup func(t *testing.T, e *env) // what happened before the page is loaded
-		now   time.Time                  // the page's clock
+		setup func(t *testing.T, e *env) // what happened before the page is loaded, at e.now()
+		later time.Duration              // how far the clock moves after setup, before the page is loaded
 		state views.State
 		// texts maps data-testid to the text the element must contain.
 		texts  map[string]string
@@ -32,7 +36,6 @@ func TestDashboardShow(t *testing.T) {
 			name:  "not set up",
 			user:  admin,
 			setup: func(*testing.T, *env) {},
-			now:   today(),
 			state: views.StateNotSetUp,
 			texts: map[string]string{
 				"status-state":     "Not set up",
@@ -51,7 +54,6 @@ func TestDashboardShow(t *testing.T) {
 			name:  "CSR downloaded, no certificate yet",
 			user:  admin,
 			setup: func(t *testing.T, e *env) { e.generateCSR(t) },
-			now:   today(),
 			state: views.StateWaiting,
 			texts: map[string]string{
 				"status-state":     "CSR downloaded, waiting for Apple's certificate",
@@ -67,7 +69,6 @@ func TestDashboardShow(t *testing.T) {
 			name:  "viewer waiting for the first certificate",
 			user:  viewer,
 			setup: func(t *testing.T, e *env) { e.generateCSR(t) },
-			now:   today(),
 			state: views.StateWaiting,
 			texts: map[string]string{
 				"next-step": "an administrator uploads it here",
@@ -80,9 +81,8 @@ func TestDashboardShow(t *testing.T) {
 			name: "active",
 			user: admin,
 			setup: func(t *testing.T, e *env) {
-				e.activate(t, "it@example.com", applesim.Request{Topic: "com.apple.mgmt.External.11111111-2222-4333-8444-555555555555", NotAfter: today().AddDate(0, 0, 200)})
+				e.activate(t, "it@example.com", applesim.Request{Topic: "com.apple.mgmt.External.11111111-2222-4333-8444-555555555555", NotAfter: e.now().AddDate(0, 0, 200)})
 			},
-			now:   today(),
 			state: views.StateActive,
 			texts: map[string]string{
 				"status-state":     "Active",
@@ -90,7 +90,7 @@ func TestDashboardShow(t *testing.T) {
 				"apple-id":         "it@example.com",
 				"topic":            "com.apple.mgmt.External.11111111-2222-4333-8444-555555555555",
 				"apsp-name":        "APSP:11111111-2222-4333-8444-555555555555",
-				"expiry":           today().AddDate(0, 0, 200).Format("2006-01-02 15:04") + " UTC",
+				"expiry":           now.AddDate(0, 0, 200).Format("2006-01-02 15:04") + " UTC",
 				"expiry-relative":  "in 200 days",
 				"last-change":      "by ada@example.com",
 				"upload-status":    "Succeeded",
@@ -104,9 +104,8 @@ func TestDashboardShow(t *testing.T) {
 			name: "expires soon",
 			user: admin,
 			setup: func(t *testing.T, e *env) {
-				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 23)})
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 23)})
 			},
-			now:   today(),
 			state: views.StateExpiresSoon,
 			texts: map[string]string{
 				"status-state":    "Expires soon",
@@ -118,9 +117,8 @@ func TestDashboardShow(t *testing.T) {
 			name: "expires in 30 days is soon",
 			user: admin,
 			setup: func(t *testing.T, e *env) {
-				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 30)})
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 30)})
 			},
-			now:   today(),
 			state: views.StateExpiresSoon,
 			texts: map[string]string{"expiry-relative": "in 30 days"},
 		},
@@ -128,9 +126,8 @@ func TestDashboardShow(t *testing.T) {
 			name: "expires in 31 days is active",
 			user: admin,
 			setup: func(t *testing.T, e *env) {
-				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 31)})
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 31)})
 			},
-			now:   today(),
 			state: views.StateActive,
 			texts: map[string]string{"expiry-relative": "in 31 days"},
 		},
@@ -138,9 +135,9 @@ func TestDashboardShow(t *testing.T) {
 			name: "expired",
 			user: admin,
 			setup: func(t *testing.T, e *env) {
-				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 2)})
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 2)})
 			},
-			now:   today().AddDate(0, 0, 5),
+			later: 5 * 24 * time.Hour,
 			state: views.StateExpired,
 			texts: map[string]string{
 				"status-state":    "Expired",
@@ -152,9 +149,15 @@ func TestDashboardShow(t *testing.T) {
 			name: "expires today",
 			user: admin,
 			setup: func(t *testing.T, e *env) {
-				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().Add(time.Hour)})
+				// The last second of the day, however little of it is left:
+				// at 23:59:30 the certificate has 29 seconds to go. Only in
+				// the day's very last second is there no whole second left
+				// before it, so the clock steps back one.
+				if !e.now().Before(endOfDay(e.now())) {
+					e.clk.Advance(-time.Second)
+				}
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: endOfDay(e.now())})
 			},
-			now:   today(),
 			state: views.StateExpiresSoon,
 			texts: map[string]string{"expiry-relative": "today"},
 		},
@@ -162,11 +165,11 @@ func TestDashboardShow(t *testing.T) {
 			name: "renewal under way",
 			user: admin,
 			setup: func(t *testing.T, e *env) {
-				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 20)})
-				time.Sleep(10 * time.Millisecond) // the new CSR is later than the upload
+				// The upload was a minute ago, so the CSR made now is newer.
+				notAfter := e.now().AddDate(0, 0, 20)
+				e.earlier(time.Minute, func() { e.activate(t, "it@example.com", applesim.Request{NotAfter: notAfter}) })
 				e.generateCSR(t)
 			},
-			now:   today(),
 			state: views.StateWaiting,
 			texts: map[string]string{
 				"status-state":    "CSR downloaded, waiting for Apple's certificate",
@@ -179,13 +182,12 @@ func TestDashboardShow(t *testing.T) {
 			name: "failed upload is reported",
 			user: admin,
 			setup: func(t *testing.T, e *env) {
-				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 100)})
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 100)})
 				_, err := e.svc.Update(t.Context(), pushcert.Update{Actor: admin, Certificate: []byte("not a certificate")})
 				if err == nil {
 					t.Fatal("got no error for garbage, want a refusal")
 				}
 			},
-			now:   today(),
 			state: views.StateActive,
 			texts: map[string]string{
 				"upload-status":  "Failed",
@@ -197,11 +199,10 @@ func TestDashboardShow(t *testing.T) {
 			name: "viewer sees no admin controls",
 			user: viewer,
 			setup: func(t *testing.T, e *env) {
-				e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 100)})
-				time.Sleep(10 * time.Millisecond)
+				notAfter := e.now().AddDate(0, 0, 100)
+				e.earlier(time.Minute, func() { e.activate(t, "it@example.com", applesim.Request{NotAfter: notAfter}) })
 				e.generateCSR(t)
 			},
-			now:   today(),
 			state: views.StateWaiting,
 			texts: map[string]string{
 				"read-only":  "administrator role",
@@ -217,8 +218,8 @@ func TestDashboardShow(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			tt.setup(t, e)
+			e.clk.Advance(tt.later)
 			d := NewDashboard(discardLogger(), e.svc, false)
-			d.now = func() time.Time { return tt.now }
 			w := httptest.NewRecorder()
 			d.Show(w, as(httptest.NewRequest(http.MethodGet, "/", nil), tt.user))
 
@@ -322,7 +323,7 @@ func TestDashboardHistory(t *testing.T) {
 		t.Fatalf("got %d without the empty note, want 200 saying nothing happened yet", w.Code)
 	}
 
-	st := e.activate(t, "it@example.com", applesim.Request{NotAfter: today().AddDate(0, 0, 100)})
+	st := e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 100)})
 	if _, err := e.svc.Update(t.Context(), pushcert.Update{Actor: viewer, Certificate: []byte("garbage")}); err == nil {
 		t.Fatal("got no error for garbage, want a refusal")
 	}

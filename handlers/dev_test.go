@@ -86,7 +86,7 @@ func TestDevAppleIssue(t *testing.T) {
 				assertPage(t, w)
 				return
 			}
-			assertDownload(t, w, "apple-push-cert-dev-"+time.Now().UTC().Format(time.DateOnly)+".pem", "application/x-pem-file")
+			assertDownload(t, w, "apple-push-cert-dev-"+e.now().UTC().Format(time.DateOnly)+".pem", "application/x-pem-file")
 			cert := parsePEMCertificate(t, w.Body.Bytes())
 			csr, err := x509.ParseCertificateRequest(pk.CSRDER)
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // entityUncached is the entity as writeEntity encoded it before the cache:
@@ -170,9 +171,11 @@ func TestSameState(t *testing.T) {
 
 // TestAPIGetSeesOtherReplicas: two replicas over one database. Each GET
 // reads the current state, so a change written through one replica is in
-// the other's very next answer, cached encoding or not.
+// the other's very next answer, cached encoding or not. Both run on one
+// clock, as replicas share the time.
 func TestAPIGetSeesOtherReplicas(t *testing.T) {
 	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "p.db")
+	clk := testclock.New(t)
 	replica := func() *apiFixture {
 		t.Helper()
 		kr, err := store.NewKeyring(strings.Repeat("k", 32))
@@ -184,7 +187,12 @@ func TestAPIGetSeesOtherReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = st.Close() })
-		f := &apiFixture{st: st, svc: pushcert.NewService(st, pushcert.Config{Organization: "Example Org"})}
+		f := &apiFixture{
+			st:  st,
+			svc: pushcert.NewService(st, pushcert.Config{Organization: "Example Org", Now: clk.Now}),
+			clk: clk,
+			ca:  caOn(t, apiTestCA, clk.Now),
+		}
 		api := NewAPI(slog.New(slog.DiscardHandler), f.svc, testBaseURL)
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET "+testResource, api.Get)
@@ -193,7 +201,7 @@ func TestAPIGetSeesOtherReplicas(t *testing.T) {
 		return f
 	}
 	a, b := replica(), replica()
-	a.upload(t, "", time.Now().AddDate(1, 0, 0))
+	a.upload(t, "", a.now().AddDate(1, 0, 0))
 
 	get := func(f *apiFixture) (map[string]any, string) {
 		t.Helper()

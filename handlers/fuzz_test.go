@@ -17,10 +17,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // fuzzAdmin is who sends every fuzzed request.
@@ -28,7 +28,8 @@ var fuzzAdmin = auth.User{Subject: "fuzz-admin", Name: "Fuzz Admin", Email: "fuz
 
 // fuzzService is a real service over SQLite with an active certificate,
 // made once per fuzz worker, so that an Apple ID alone is a change it
-// can make.
+// can make. The service and its authority share a clock standing at the
+// tests' instant.
 func fuzzService(f *testing.F) *pushcert.Service {
 	f.Helper()
 	ctx := context.Background()
@@ -41,8 +42,9 @@ func fuzzService(f *testing.F) *pushcert.Service {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = st.Close() })
-	svc := pushcert.NewService(st, pushcert.Config{Organization: "Fuzz Org"})
-	ca, err := applesim.NewCA(applesim.AppleCAName, testclock.Now)
+	clk := testclock.New(f)
+	svc := pushcert.NewService(st, pushcert.Config{Organization: "Fuzz Org", Now: clk.Now})
+	ca, err := applesim.NewCA(applesim.AppleCAName, clk.Now)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -86,8 +86,6 @@ func TestStatusPageKeyCoversEveryInput(t *testing.T) {
 func TestDashboardShowKeepsPages(t *testing.T) {
 	e := newEnv(t)
 	d := NewDashboard(discardLogger(), e.svc, false)
-	now := today()
-	d.now = func() time.Time { return now }
 	show := func(t *testing.T, r *http.Request) string {
 		t.Helper()
 		w := httptest.NewRecorder()
@@ -128,7 +126,7 @@ func TestDashboardShowKeepsPages(t *testing.T) {
 		t.Fatal("rendered again after the cache was emptied: another page than the first time")
 	}
 
-	e.activate(t, "it@example.com", applesim.Request{NotAfter: now.AddDate(0, 0, 40)})
+	e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 40)})
 	body := show(t, as(get(), admin))
 	if got := testIDText(t, body, "status-state"); !strings.Contains(got, "Active") {
 		t.Fatalf("after an upload the page shows state %q, want Active", got)
@@ -141,7 +139,7 @@ func TestDashboardShowKeepsPages(t *testing.T) {
 		t.Errorf("a viewer after the admin: user label %q, want %q", got, viewer.Email)
 	}
 
-	now = now.AddDate(0, 0, 15)
+	e.clk.Advance(15 * 24 * time.Hour)
 	if got := testIDText(t, show(t, as(get(), admin)), "status-state"); !strings.Contains(got, "Expires soon") {
 		t.Errorf("15 days later: state %q, want Expires soon", got)
 	}

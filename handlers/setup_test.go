@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // The people in the tests.
@@ -37,11 +37,29 @@ var testCA = sync.OnceValues(func() (*applesim.CA, error) {
 	return applesim.NewCA(applesim.AppleCAName, testclock.Now)
 })
 
-// env is a real service over a real SQLite store on t.TempDir().
+// caOn returns the authority shared returns, issuing on now: a copy, so
+// that every test issues from the one slow-to-make key, each on its own
+// clock (a Request without NotBefore is valid from an hour before now()).
+func caOn(tb testing.TB, shared func() (*applesim.CA, error), now func() time.Time) *applesim.CA {
+	tb.Helper()
+	ca, err := shared()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := *ca
+	c.Now = now
+	return &c
+}
+
+// env is a real service over a real SQLite store on t.TempDir(). Its clock
+// starts at the tests' instant (testclock.Start, so PUSHCERT_TEST_NOW sets
+// it) and moves only when a test moves it; the service, the handlers built
+// on it and the authority's default validity all read it.
 type env struct {
 	svc *pushcert.Service
 	st  *store.DB
 	ca  *applesim.CA
+	clk *testclock.Clock
 }
 
 func newEnv(t *testing.T) *env {
@@ -49,12 +67,16 @@ func newEnv(t *testing.T) *env {
 	return newEnvWith(t, pushcert.Config{Organization: "Example Corp"})
 }
 
+// newEnvWith builds an env whose service has cfg. cfg.Now must be nil: the
+// service runs on the env's clock, so that the certificates a test makes
+// and the service's checks agree on the time.
 func newEnvWith(t *testing.T, cfg pushcert.Config) *env {
 	t.Helper()
-	ca, err := testCA()
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Now != nil {
+		t.Fatal("newEnvWith: cfg.Now is set; the service runs on the env's clock (move it with e.clk)")
 	}
+	clk := testclock.New(t)
+	cfg.Now = clk.Now
 	kr, err := store.NewKeyring(strings.Repeat("k", 32))
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +86,23 @@ func newEnvWith(t *testing.T, cfg pushcert.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return &env{svc: pushcert.NewService(st, cfg), st: st, ca: ca}
+	return &env{svc: pushcert.NewService(st, cfg), st: st, ca: caOn(t, testCA, clk.Now), clk: clk}
+}
+
+// now is the time on the env's clock, the service's "now".
+func (e *env) now() time.Time {
+	return e.clk.Now()
+}
+
+// earlier runs fn on the clock d back, then puts the clock back: what fn
+// does happened d ago, so what the test does next comes after it, while
+// "now", and the day pages count from, stays where it was. (Moving the
+// clock forward instead could cross midnight.)
+func (e *env) earlier(d time.Duration, fn func()) {
+	now := e.clk.Now()
+	e.clk.Set(now.Add(-d))
+	defer e.clk.Set(now)
+	fn()
 }
 
 func discardLogger() *slog.Logger {
@@ -311,9 +349,9 @@ func parsePEMCertificate(t *testing.T, data []byte) *x509.Certificate {
 	return c
 }
 
-// today is a fixed point the tests' clocks hang on: mid-morning, so adding
-// whole days never crosses midnight in the relative texts.
-func today() time.Time {
-	y, m, d := time.Now().UTC().Date()
-	return time.Date(y, m, d, 10, 0, 0, 0, time.UTC)
+// endOfDay is the last whole second of t's UTC date: certificates keep
+// whole seconds, so it is the latest expiry that is still "today".
+func endOfDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 23, 59, 59, 0, time.UTC)
 }
