@@ -247,7 +247,7 @@ func TestOpenRedirectRefused(t *testing.T) {
 func TestSessionCookieRefusals(t *testing.T) {
 	app := webtest.New(t, webtest.Options{})
 	other := webtest.New(t, webtest.Options{SessionSecret: "a-different-session-secret-0123456789"})
-	short := webtest.New(t, webtest.Options{SessionLifetime: time.Second})
+	expiring := webtest.New(t, webtest.Options{}) // its clock is moved past the session lifetime
 
 	sessionOf := func(c *http.Client, base string) *http.Cookie {
 		u, _ := url.Parse(base)
@@ -274,8 +274,15 @@ func TestSessionCookieRefusals(t *testing.T) {
 			return &http.Cookie{Name: ck.Name, Value: ck.Value}
 		}},
 		{"expired", func(t *testing.T) *http.Cookie {
-			ck := sessionOf(short.LoginAs(t, "admin"), short.URL)
-			time.Sleep(2100 * time.Millisecond) // past the one-second lifetime; not a timing assertion
+			c := expiring.LoginAs(t, "admin")
+			ck := sessionOf(c, expiring.URL)
+			// The same cookie works until the lifetime has passed, so the
+			// refusal below is its expiry and nothing else.
+			expiring.Clock.Advance(time.Hour - time.Minute)
+			if resp, _ := get(t, c, expiring.URL+"/"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("a minute before the session's hour is up: got %d, want 200", resp.StatusCode)
+			}
+			expiring.Clock.Advance(time.Minute + time.Second)
 			return &http.Cookie{Name: ck.Name, Value: ck.Value}
 		}},
 		{"garbage", func(t *testing.T) *http.Cookie {
@@ -287,7 +294,7 @@ func TestSessionCookieRefusals(t *testing.T) {
 			ck := tt.cookie(t)
 			target := app
 			if tt.name == "expired" {
-				target = short
+				target = expiring
 			}
 			req, _ := http.NewRequest(http.MethodGet, target.URL+"/", nil)
 			req.AddCookie(ck)
@@ -550,7 +557,7 @@ func TestAPIIgnoresCookies(t *testing.T) {
 func TestAPITokenRefusals(t *testing.T) {
 	app := webtest.New(t, webtest.Options{})
 	foreign := webtest.New(t, webtest.Options{}) // another provider: another issuer and key
-	now := time.Now()
+	now := app.Clock.Now()
 	claims := func(mod func(map[string]any)) map[string]any {
 		c := map[string]any{
 			"iss": app.Provider.Issuer(), "aud": "pushcert-dev", "sub": "dev-admin",
@@ -732,5 +739,42 @@ func TestDevToken(t *testing.T) {
 	}
 	if _, err := web.DevToken(t.Context(), http.DefaultClient, app.Provider.Issuer(), "nobody"); err == nil || !strings.Contains(err.Error(), "status 400") {
 		t.Errorf("unknown demo user: got %v, want an error with status 400", err)
+	}
+}
+
+// TestDevProviderFollowsClock: the provider dates its tokens by the app's
+// clock wherever a test moves it. A token fetched after the clock jumped a
+// day is issued then and accepted; one fetched before has expired by then;
+// signing in still works.
+func TestDevProviderFollowsClock(t *testing.T) {
+	app := webtest.New(t, webtest.Options{})
+	const api = "/v1.0/deviceManagement/applePushNotificationCertificate"
+	before := app.Token(t, "viewer")
+	app.Clock.Advance(24 * time.Hour)
+	after := app.Token(t, "viewer")
+
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(after, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		IssuedAt int64 `json:"iat"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	// Whole seconds, and the provider's clock is the app's plus the
+	// microseconds between reading it and signing.
+	if now := app.Clock.Now().Unix(); claims.IssuedAt < now || claims.IssuedAt > now+1 {
+		t.Errorf("token fetched a day later: got iat %d, want %d", claims.IssuedAt, now)
+	}
+	if resp, _ := apiCall(t, app, http.MethodGet, api, after); resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		t.Errorf("token fetched a day later: got %d, want access", resp.StatusCode)
+	}
+	if resp, _ := apiCall(t, app, http.MethodGet, api, before); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("token fetched a day earlier: got %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := get(t, app.LoginAs(t, "admin"), app.URL+"/"); resp.StatusCode != http.StatusOK {
+		t.Errorf("signing in a day later: got %d, want 200", resp.StatusCode)
 	}
 }

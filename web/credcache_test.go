@@ -13,10 +13,12 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 func TestVerifiedCache(t *testing.T) {
-	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	// Off the whole second: the cache compares instants, not Unix seconds.
+	t0 := testclock.Start(t).Add(6 * time.Nanosecond)
 	ada := auth.User{Subject: "ada", Role: auth.RoleAdmin}
 	key := credentialKey("credential")
 
@@ -106,19 +108,16 @@ func TestVerifiedCache(t *testing.T) {
 	})
 }
 
-// testClock is a settable clock for an Authenticator.
-type testClock struct{ t time.Time }
-
-func (c *testClock) now() time.Time { return c.t }
-
 // newTestAuthenticator returns an Authenticator against a development
-// provider, on a clock the test sets.
-func newTestAuthenticator(t *testing.T, secret string) (*Authenticator, *DevProvider, *testClock) {
+// provider, both on a clock the test sets. The clock stands at the tests'
+// start, on a whole second as token and session expiries are.
+func newTestAuthenticator(t *testing.T, secret string) (*Authenticator, *DevProvider, *testclock.Clock) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
+	clk := testclock.At(testclock.Start(t).Truncate(time.Second))
 	provider, err := StartDevProvider(log, "127.0.0.1:0", t.TempDir(), []DevUser{
 		{Key: "admin", Label: "Cache Admin", Email: "admin@example.com", Groups: []string{"cache-admins"}},
-	}, nil)
+	}, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,18 +131,17 @@ func newTestAuthenticator(t *testing.T, secret string) (*Authenticator, *DevProv
 		ViewerGroups:    []string{"cache-viewers"},
 		SessionSecret:   secret,
 		SessionLifetime: time.Hour,
+		Now:             clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &testClock{t: time.Now().Truncate(time.Second)}
-	a.now = clk.now
 	return a, provider, clk
 }
 
 func TestBearerTokenCache(t *testing.T) {
 	a, provider, clk := newTestAuthenticator(t, "cache-test-session-secret-0123456789")
-	t0 := clk.t
+	t0 := clk.Now()
 	sign := func(t *testing.T, mod func(map[string]any)) string {
 		t.Helper()
 		c := map[string]any{
@@ -191,11 +189,11 @@ func TestBearerTokenCache(t *testing.T) {
 	}
 
 	// Expiry is respected exactly, cached or not.
-	clk.t = t0.Add(time.Minute)
+	clk.Set(t0.Add(time.Minute))
 	if _, err := bearer(tok); err != nil {
 		t.Errorf("at the token's exp: got %v, want accepted", err)
 	}
-	clk.t = t0.Add(time.Minute + time.Nanosecond)
+	clk.Set(t0.Add(time.Minute + time.Nanosecond))
 	if u, err := bearer(tok); err == nil || tokenProblem(err) != "expired" {
 		t.Errorf("past the token's exp: got %+v, %v, want refused as expired", u, err)
 	}
@@ -204,7 +202,7 @@ func TestBearerTokenCache(t *testing.T) {
 	}
 
 	// A long-lived token is verified again after the cache's maximum age.
-	clk.t = t0
+	clk.Set(t0)
 	long := sign(t, func(c map[string]any) { c["exp"] = t0.Add(time.Hour).Unix() })
 	if _, err := bearer(long); err != nil {
 		t.Fatalf("long-lived token: %v", err)
@@ -212,12 +210,12 @@ func TestBearerTokenCache(t *testing.T) {
 	if e := a.tokens.entries[credentialKey(long)]; !e.notAfter.Equal(t0.Add(verifiedCacheMaxAge)) {
 		t.Errorf("long-lived token cached until %v, want %v", e.notAfter, t0.Add(verifiedCacheMaxAge))
 	}
-	clk.t = t0.Add(verifiedCacheMaxAge + time.Second)
+	clk.Set(t0.Add(verifiedCacheMaxAge + time.Second))
 	if _, err := bearer(long); err != nil {
 		t.Fatalf("long-lived token after the maximum age: %v", err)
 	}
-	if e := a.tokens.entries[credentialKey(long)]; !e.notAfter.Equal(clk.t.Add(verifiedCacheMaxAge)) {
-		t.Errorf("long-lived token cached until %v, want %v (verified again)", e.notAfter, clk.t.Add(verifiedCacheMaxAge))
+	if e := a.tokens.entries[credentialKey(long)]; !e.notAfter.Equal(clk.Now().Add(verifiedCacheMaxAge)) {
+		t.Errorf("long-lived token cached until %v, want %v (verified again)", e.notAfter, clk.Now().Add(verifiedCacheMaxAge))
 	}
 }
 
@@ -225,7 +223,7 @@ func TestSessionCache(t *testing.T) {
 	const secret = "cache-test-session-secret-0123456789"
 	a, _, clk := newTestAuthenticator(t, secret)
 	other, _, _ := newTestAuthenticator(t, "another-session-secret-0123456789abc")
-	t0 := clk.t
+	t0 := clk.Now()
 	// cookie mints a session cookie the way the callback does.
 	cookie := func(t *testing.T, by *Authenticator, exp time.Time) *http.Cookie {
 		t.Helper()
@@ -276,11 +274,11 @@ func TestSessionCache(t *testing.T) {
 	}
 
 	// exp is whole seconds: valid through its last nanosecond, not after.
-	clk.t = t0.Add(time.Minute + time.Second - time.Nanosecond)
+	clk.Set(t0.Add(time.Minute + time.Second - time.Nanosecond))
 	if _, ok := user(ck); !ok {
 		t.Errorf("within the second of exp: got no user, want one")
 	}
-	clk.t = t0.Add(time.Minute + time.Second)
+	clk.Set(t0.Add(time.Minute + time.Second))
 	if u, ok := user(ck); ok {
 		t.Errorf("after exp: got %+v, want no user though it was cached", u)
 	}

@@ -45,6 +45,9 @@ type DevUser struct {
 type DevProvider struct {
 	m     *mockoidc.MockOIDC
 	users []DevUser
+	// now dates the provider's tokens; nil leaves mockoidc on the wall
+	// clock.
+	now func() time.Time
 	// mu serializes every request to the provider: mockoidc keeps its
 	// sessions in a plain map, and the chosen user is handed over through a
 	// queue that must not be shared between two sign-ins.
@@ -54,7 +57,8 @@ type DevProvider struct {
 // StartDevProvider starts the development provider on addr (127.0.0.1:0 for
 // any free port). Its signing key and client secret are kept in dataDir so
 // tokens and settings survive a restart. Its tokens are dated by now (nil
-// means time.Now), the clock pushcert checks them with.
+// means time.Now), the clock pushcert checks them with; now is read at
+// every request, so a test that moves its clock moves the provider too.
 func StartDevProvider(log *slog.Logger, addr, dataDir string, users []DevUser, now func() time.Time) (*DevProvider, error) {
 	if len(users) == 0 {
 		return nil, errors.New("dev provider: no demo users")
@@ -69,12 +73,7 @@ func StartDevProvider(log *slog.Logger, addr, dataDir string, users []DevUser, n
 	}
 	m.ClientID = DevClientID
 	m.ClientSecret = secret
-	if now != nil {
-		// mockoidc reads the wall clock plus an offset of its own; the
-		// offset puts its "now" where pushcert's clock stands.
-		m.FastForward(now().Sub(time.Now()))
-	}
-	d := &DevProvider{m: m, users: users}
+	d := &DevProvider{m: m, users: users, now: now}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dev provider: listen on %s: %w", addr, err)
@@ -125,8 +124,22 @@ func (d *DevProvider) serialize(next http.Handler) http.Handler {
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
+		d.syncClock()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// syncClock puts mockoidc's "now" where d.now stands. mockoidc reads the
+// wall clock plus an offset of its own, so an offset set once would let the
+// provider drift from a clock that stands still or jumps; it is set again
+// before every request instead. The caller holds d.mu, which also guards
+// the offset: mockoidc reads it only while serving a request.
+func (d *DevProvider) syncClock() {
+	if d.now == nil {
+		return
+	}
+	offset := d.m.FastForward(0)
+	d.m.FastForward(d.now().Sub(mockoidc.NowFunc()) - offset)
 }
 
 // authorize shows the demo-user chooser, or signs the chosen user in and

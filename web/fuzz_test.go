@@ -18,6 +18,7 @@ import (
 
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/testclock"
 )
 
 // fuzzPaths are the paths a fuzzed request goes to: the upload, pages, the
@@ -148,9 +149,12 @@ func fuzzFormBody(contentType, override string, raw []byte) []byte {
 func fuzzServer(f *testing.F, log *slog.Logger) (string, http.Handler, *http.Cookie) {
 	f.Helper()
 	ctx := context.Background()
+	// One clock for the provider, the service and the sessions, standing
+	// at the tests' start.
+	clk := testclock.New(f)
 	provider, err := StartDevProvider(log, "127.0.0.1:0", f.TempDir(), []DevUser{
 		{Key: "admin", Label: "Fuzz Admin", Email: "admin@example.com", Groups: []string{"fuzz-admins"}},
-	}, nil)
+	}, clk.Now)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -164,7 +168,7 @@ func fuzzServer(f *testing.F, log *slog.Logger) (string, http.Handler, *http.Coo
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = st.Close() })
-	svc := pushcert.NewService(st, pushcert.Config{Organization: "Fuzz Org"})
+	svc := pushcert.NewService(st, pushcert.Config{Organization: "Fuzz Org", Now: clk.Now})
 
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
@@ -178,6 +182,7 @@ func fuzzServer(f *testing.F, log *slog.Logger) (string, http.Handler, *http.Coo
 		AdminGroups:     []string{"fuzz-admins"},
 		SessionSecret:   "fuzz-session-secret-0123456789abcdef",
 		SessionLifetime: time.Hour,
+		Now:             clk.Now,
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -30,9 +30,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/web"
 	"github.com/pushcert/pushcert/web/webtest"
 )
@@ -134,7 +134,7 @@ func TestHostileInputs(t *testing.T) {
 		{
 			name: "page: expired",
 			send: pageUpload(func(t *testing.T, a *hostileApp) formSpec {
-				now := time.Now()
+				now := a.Clock.Now()
 				return formSpec{file: a.issue(t, applesim.Request{Topic: a.topic, NotBefore: now.AddDate(-1, 0, -1), NotAfter: now.AddDate(0, 0, -1)})}
 			}),
 			wantCode: http.StatusUnprocessableEntity, wantText: "this certificate expired on",
@@ -142,7 +142,7 @@ func TestHostileInputs(t *testing.T) {
 		{
 			name: "page: not yet valid",
 			send: pageUpload(func(t *testing.T, a *hostileApp) formSpec {
-				now := time.Now()
+				now := a.Clock.Now()
 				return formSpec{file: a.issue(t, applesim.Request{Topic: a.topic, NotBefore: now.AddDate(0, 0, 2), NotAfter: now.AddDate(2, 0, 0)})}
 			}),
 			wantCode: http.StatusUnprocessableEntity, wantText: "this certificate is not valid until",
@@ -414,10 +414,17 @@ func TestHostileInputs(t *testing.T) {
 		},
 		{
 			name: "page: expired session cookie",
-			opts: webtest.Options{SessionLifetime: time.Second},
 			send: func(t *testing.T, a *hostileApp) *http.Response {
 				file := a.renewal(t)
-				time.Sleep(2100 * time.Millisecond) // past the one-second lifetime; not a timing assertion
+				// The cookie works until the session's hour is up, so the
+				// refusal is its expiry and nothing else.
+				a.Clock.Advance(time.Hour - time.Minute)
+				resp := a.do(t, a.cookieClient(t, a.cookie), a.request(t, http.MethodGet, "/", nil))
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("a minute before the session's hour is up: got %d, want 200", resp.StatusCode)
+				}
+				a.Clock.Advance(time.Minute + time.Second)
 				return a.postForm(t, a.cookieClient(t, a.cookie), "/certificate", formSpec{file: file})
 			},
 			wantCode: http.StatusUnauthorized, wantText: "Your session has ended",
@@ -462,7 +469,7 @@ func TestHostileInputs(t *testing.T) {
 		{
 			name: "api: expired",
 			send: apiPatch(func(t *testing.T, a *hostileApp) []byte {
-				now := time.Now()
+				now := a.Clock.Now()
 				c := a.issue(t, applesim.Request{Topic: a.topic, NotBefore: now.AddDate(-1, 0, -1), NotAfter: now.AddDate(0, 0, -1)})
 				return hostileJSON(t, map[string]any{"certificate": string(c)})
 			}),
@@ -609,7 +616,7 @@ func TestHostileInputs(t *testing.T) {
 		{
 			name: "api: expired token",
 			send: apiPatchAs(func(t *testing.T, a *hostileApp) string {
-				now := time.Now()
+				now := a.Clock.Now()
 				return a.signed(t, func(c map[string]any) {
 					c["iat"], c["nbf"], c["exp"] = now.Add(-2*time.Hour).Unix(), now.Add(-2*time.Hour).Unix(), now.Add(-time.Hour).Unix()
 				})
@@ -876,7 +883,7 @@ func (a *hostileApp) renewal(t *testing.T) []byte {
 
 // claims are valid admin token claims, changed by mod.
 func (a *hostileApp) claims(mod func(map[string]any)) map[string]any {
-	now := time.Now()
+	now := a.Clock.Now()
 	c := map[string]any{
 		"iss": a.Provider.Issuer(), "aud": web.DevClientID, "sub": "dev-admin",
 		"email": "admin@example.com", "groups": []string{webtest.AdminGroup},

@@ -15,11 +15,11 @@ import (
 
 	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/internal/store/storetest"
+	"github.com/pushcert/pushcert/internal/testclock"
 	"github.com/pushcert/pushcert/web"
 	"github.com/pushcert/pushcert/web/webtest"
 )
@@ -102,26 +102,6 @@ func (rc *receiver) last() (alert.Alert, map[string]any) {
 	return rc.got[len(rc.got)-1], rc.raw[len(rc.raw)-1]
 }
 
-// clock is the time every part of an alert test agrees on.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-var t0 = time.Date(2031, 3, 1, 9, 0, 0, 0, time.UTC)
-
 // alertEnv is a real store and service with a test clock, and a CA that
 // plays Apple.
 type alertEnv struct {
@@ -129,7 +109,8 @@ type alertEnv struct {
 	keys  *store.Keyring
 	st    *store.DB
 	svc   *pushcert.Service
-	clock *clock
+	t0    time.Time        // when the test starts: testclock.Start
+	clock *testclock.Clock // every part of the test agrees on it
 	ca    *applesim.CA
 	logs  *webtest.SyncBuffer
 }
@@ -146,7 +127,8 @@ func newAlertEnv(t *testing.T, dbURL string) *alertEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &alertEnv{dbURL: dbURL, keys: keys, clock: &clock{t: t0}, ca: ca, logs: &webtest.SyncBuffer{}}
+	t0 := testclock.Start(t)
+	e := &alertEnv{dbURL: dbURL, keys: keys, t0: t0, clock: testclock.At(t0), ca: ca, logs: &webtest.SyncBuffer{}}
 	e.st = e.open(t)
 	e.svc = pushcert.NewService(e.st, pushcert.Config{Organization: "Alert Test Org", Now: e.clock.Now})
 	return e
@@ -221,12 +203,12 @@ func TestAlertThresholds(t *testing.T) {
 	e := newAlertEnv(t, storetest.SQLiteURL(t))
 	rc := newReceiver(t)
 	c := e.checker(t, e.st, rc)
-	cert := e.upload(t, "", t0.Add(40*24*time.Hour))
+	cert := e.upload(t, "", e.t0.Add(40*24*time.Hour))
 
 	// Walk the clock to a day past expiry in half days, checking twice at
 	// every step.
 	for step := time.Duration(0); step <= 41*24*time.Hour; step += 12 * time.Hour {
-		e.clock.Set(t0.Add(step))
+		e.clock.Set(e.t0.Add(step))
 		check(t, c)
 		check(t, c)
 	}
@@ -273,7 +255,7 @@ func TestAlertThresholds(t *testing.T) {
 func TestAlertOnlyMostUrgentWhenFirstSeen(t *testing.T) {
 	e := newAlertEnv(t, storetest.SQLiteURL(t))
 	rc := newReceiver(t)
-	e.upload(t, "", t0.Add(5*24*time.Hour))
+	e.upload(t, "", e.t0.Add(5*24*time.Hour))
 	check(t, e.checker(t, e.st, rc))
 	if got := rc.alerts(); fmt.Sprint(got) != "[certificate_expiring/7]" {
 		t.Errorf("got %v, want only the 7-day alert", got)
@@ -284,7 +266,7 @@ func TestAlertNothingWithoutCertificateOrWebhook(t *testing.T) {
 	e := newAlertEnv(t, storetest.SQLiteURL(t))
 	rc := newReceiver(t)
 	check(t, e.checker(t, e.st, rc)) // no certificate yet
-	e.upload(t, "", t0.Add(2*24*time.Hour))
+	e.upload(t, "", e.t0.Add(2*24*time.Hour))
 	e.refuse(t)
 	check(t, e.checker(t, e.st, nil)) // no webhook: only audit logging
 	if rc.postCount() != 0 {
@@ -320,7 +302,7 @@ func TestAlertRetry(t *testing.T) {
 		e := newAlertEnv(t, storetest.SQLiteURL(t))
 		rc := newReceiver(t)
 		rc.failNext(http.StatusInternalServerError)
-		e.upload(t, "", t0.Add(20*24*time.Hour))
+		e.upload(t, "", e.t0.Add(20*24*time.Hour))
 		check(t, e.checker(t, e.st, rc))
 		if got := rc.alerts(); rc.postCount() != 2 || fmt.Sprint(got) != "[certificate_expiring/30]" {
 			t.Errorf("got %d posts delivering %v, want 2 delivering the 30-day alert", rc.postCount(), got)
@@ -331,7 +313,7 @@ func TestAlertRetry(t *testing.T) {
 		e := newAlertEnv(t, storetest.SQLiteURL(t))
 		rc := newReceiver(t)
 		rc.failNext(503, 503, 503)
-		e.upload(t, "", t0.Add(20*24*time.Hour))
+		e.upload(t, "", e.t0.Add(20*24*time.Hour))
 		c := e.checker(t, e.st, rc)
 		check(t, c)
 		if rc.postCount() != 3 || len(rc.alerts()) != 0 {
@@ -342,7 +324,7 @@ func TestAlertRetry(t *testing.T) {
 		if rc.postCount() != 3 {
 			t.Errorf("got %d posts, want no retry before the retry time", rc.postCount())
 		}
-		e.clock.Set(t0.Add(2 * time.Minute))
+		e.clock.Set(e.t0.Add(2 * time.Minute))
 		check(t, c)
 		if got := rc.alerts(); fmt.Sprint(got) != "[certificate_expiring/30]" {
 			t.Errorf("got %v, want the 30-day alert delivered on retry", got)
@@ -357,7 +339,7 @@ func TestAlertRetry(t *testing.T) {
 		e := newAlertEnv(t, storetest.SQLiteURL(t))
 		rc := newReceiver(t)
 		rc.failNext(http.StatusNotFound)
-		e.upload(t, "", t0.Add(20*24*time.Hour))
+		e.upload(t, "", e.t0.Add(20*24*time.Hour))
 		check(t, e.checker(t, e.st, rc))
 		if rc.postCount() != 1 {
 			t.Errorf("got %d posts, want 1", rc.postCount())
@@ -369,12 +351,12 @@ func TestAlertSupersededByRenewal(t *testing.T) {
 	e := newAlertEnv(t, storetest.SQLiteURL(t))
 	rc := newReceiver(t)
 	rc.failNext(503, 503, 503)
-	old := e.upload(t, "", t0.Add(10*24*time.Hour))
+	old := e.upload(t, "", e.t0.Add(10*24*time.Hour))
 	c := e.checker(t, e.st, rc)
 	check(t, c) // the 14-day alert fails and waits
-	e.clock.Set(t0.Add(time.Hour))
-	e.upload(t, old.Topic, t0.Add(365*24*time.Hour))
-	e.clock.Set(t0.Add(time.Hour + 2*time.Minute))
+	e.clock.Set(e.t0.Add(time.Hour))
+	e.upload(t, old.Topic, e.t0.Add(365*24*time.Hour))
+	e.clock.Set(e.t0.Add(time.Hour + 2*time.Minute))
 	check(t, c)
 	if got := rc.alerts(); len(got) != 0 {
 		t.Errorf("got %v, want the stale alert dropped after the renewal", got)
@@ -392,11 +374,11 @@ func TestAlertNoDuplicates(t *testing.T) {
 			e := newAlertEnv(t, b.URL(t))
 			rc := newReceiver(t)
 			replicas := []*alert.Checker{e.checker(t, e.open(t), rc), e.checker(t, e.open(t), rc), e.checker(t, e.open(t), rc)}
-			e.upload(t, "", t0.Add(15*24*time.Hour))
+			e.upload(t, "", e.t0.Add(15*24*time.Hour))
 			e.refuse(t)
 			e.refuse(t)
 			for step := time.Duration(0); step <= 16*24*time.Hour; step += 24 * time.Hour {
-				e.clock.Set(t0.Add(step))
+				e.clock.Set(e.t0.Add(step))
 				var wg sync.WaitGroup
 				for _, c := range replicas {
 					wg.Go(func() {
