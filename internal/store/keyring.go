@@ -124,3 +124,13 @@ func (k *Keyring) ids() string {
 func aadPending(id string) string          { return "pending:" + id }
 func aadActive(installation string) string { return "active:" + installation }
 func aadHistory(id string) string          { return "history:" + id }
+
+// reencrypt opens a ciphertext and seals it again under the current key.
+func (k *Keyring) reencrypt(ct []byte, keyID, aad string) ([]byte, string, error) {
+	der, err := k.decrypt(ct, keyID, aad)
+	if err != nil {
+		return nil, "", err
+	}
+	defer clear(der)
+	return k.encrypt(der, aad)
+}
