@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/pushcert/pushcert/handlers"
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/guid"
 )
 
 // maxFormBody bounds a form post: a certificate is at most 1 MiB, plus room
@@ -96,7 +95,7 @@ func recoverPanics(log *slog.Logger, dev bool, next http.Handler) http.Handler {
 func logRequests(log *slog.Logger, ops *Ops, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := &requestInfo{started: time.Now(), isAPI: isAPIPath(r.URL.Path)}
-		id := newRequestID()
+		id := guid.New()
 		// Assigned under the canonical keys computed once, as Set would
 		// store them, without canonicalizing the names on every request.
 		h := w.Header()
@@ -134,21 +133,6 @@ var (
 
 // probeRoutes are polled by load balancers and Prometheus.
 var probeRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
-
-// newRequestID returns 16 random bytes in the 8-4-4-4-12 form of a GUID,
-// formatted in place with one allocation.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	hex.Encode(s[9:13], b[4:6])
-	hex.Encode(s[14:18], b[6:8])
-	hex.Encode(s[19:23], b[8:10])
-	hex.Encode(s[24:], b[10:])
-	s[8], s[13], s[18], s[23] = '-', '-', '-', '-'
-	return string(s[:])
-}
 
 // validClientRequestID accepts the IDs SDKs send (GUIDs and similar) and
 // nothing that could smuggle text into a header or log.

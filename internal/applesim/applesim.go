@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/pushcert/pushcert/internal/guid"
 )
 
 // AppleCAName is the common name of the authority that issues real push
@@ -141,7 +143,7 @@ const NoTopic = "-"
 
 // NewTopic returns a fresh com.apple.mgmt.External.<uuid> topic.
 func NewTopic() string {
-	return "com.apple.mgmt.External." + newUUID()
+	return "com.apple.mgmt.External." + guid.New()
 }
 
 // Issue signs a push certificate for the request and returns its DER.
@@ -173,7 +175,7 @@ func (ca *CA) Issue(req Request) ([]byte, error) {
 		subject.CommonName = "APSP:" + uuid
 		subject.ExtraNames = []pkix.AttributeTypeAndValue{{Type: oidUID, Value: topic}}
 	} else {
-		subject.CommonName = "APSP:" + newUUID()
+		subject.CommonName = "APSP:" + guid.New()
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
@@ -227,12 +229,4 @@ func randomSerial() *big.Int {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	return n.Add(n, big.NewInt(1))
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

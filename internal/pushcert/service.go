@@ -3,7 +3,6 @@ package pushcert
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/guid"
 )
 
 // DefaultPendingKeyLifetime is how long a CSR's pending key is kept when
@@ -118,12 +118,8 @@ func (s *Service) GenerateCSR(ctx context.Context, actor auth.User) (PendingKey,
 		}
 		kind = "vendor-signed request"
 	}
-	id, err := newID()
-	if err != nil {
-		return PendingKey{}, err
-	}
 	pk := PendingKey{
-		ID:            id,
+		ID:            guid.New(),
 		CreatedAt:     now,
 		CreatedBy:     actor,
 		KeyDER:        keyDER,
@@ -556,15 +552,4 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-// newID returns a random (version 4) UUID.
-func newID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("make id: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
 }
