@@ -19,6 +19,7 @@ import (
 
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/guid"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store/storetest"
 	"github.com/pushcert/pushcert/internal/testclock"
@@ -176,7 +177,7 @@ func newPending(tb testing.TB, key *rsa.PrivateKey, at time.Time) pushcert.Pendi
 	}
 	h := sha256.Sum256(spki)
 	return pushcert.PendingKey{
-		ID:            newUUID(),
+		ID:            guid.New(),
 		CreatedAt:     at,
 		CreatedBy:     admin,
 		KeyDER:        keyDER(tb, key),

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pushcert/pushcert/internal/guid"
 )
 
 //go:embed migrations/*.sql
@@ -117,7 +119,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	// created the row in the meantime.
 	if _, err := tx.ExecContext(ctx, db.d.rebind(
 		`INSERT INTO installation (singleton, id, version) VALUES (1, ?, 1) ON CONFLICT (singleton) DO NOTHING`),
-		newUUID()); err != nil {
+		guid.New()); err != nil {
 		return fmt.Errorf("create installation: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

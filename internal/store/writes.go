@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/pushcert/pushcert/internal/guid"
 	"github.com/pushcert/pushcert/internal/pushcert"
 )
 
@@ -157,7 +157,7 @@ func (t *tx) addHistory(ctx context.Context, cur installation, at time.Time) err
 		return fmt.Errorf("decrypt active key: %w", err)
 	}
 	defer clear(der)
-	id := newUUID()
+	id := guid.New()
 	ct, keyID, err := t.db.keys.encrypt(der, aadHistory(id))
 	if err != nil {
 		return fmt.Errorf("encrypt history key: %w", err)
@@ -303,13 +303,4 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
