@@ -40,11 +40,11 @@ type vendorRequest struct {
 // certificate (any further certificates in it join the chain), keyPEM its
 // unencrypted RSA private key (PKCS#1 or PKCS#8), chainPEM the issuing
 // certificates in order (may be empty). It refuses a key that does not
-// match the certificate and a certificate that is not valid at now (the
-// zero time means time.Now).
+// match the certificate and a certificate that is not valid at now, the
+// caller's clock (there is no default: the time is always injected).
 func NewVendor(certPEM, keyPEM, chainPEM []byte, now time.Time) (*Vendor, error) {
 	if now.IsZero() {
-		now = time.Now()
+		return nil, errors.New("vendor certificate: no time given to check its validity against")
 	}
 	certs, err := pemCertificates(certPEM)
 	if err != nil {

@@ -116,10 +116,13 @@ func TestNewVendor(t *testing.T) {
 	}
 }
 
-func TestNewVendorZeroTimeIsNow(t *testing.T) {
-	expired := newVendorIdentity(t, testclock.Start(t).AddDate(-2, 0, 0), testclock.Start(t).AddDate(0, 0, -1))
-	if _, err := pushcert.NewVendor(expired.certPEM, expired.keyPEM, nil, time.Time{}); err == nil {
-		t.Errorf("got no error for an expired vendor certificate at the zero time, want one")
+// TestNewVendorNeedsTime: the validity is checked against the caller's
+// clock, never a wall clock read behind its back.
+func TestNewVendorNeedsTime(t *testing.T) {
+	now := testclock.Start(t)
+	id := newVendorIdentity(t, now.Add(-day), now.AddDate(1, 0, 0))
+	if _, err := pushcert.NewVendor(id.certPEM, id.keyPEM, id.chainPEM, time.Time{}); err == nil || !strings.Contains(err.Error(), "no time given") {
+		t.Errorf("got %v for the zero time, want the refusal that names the missing time", err)
 	}
 }
 
