@@ -17,7 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/pushcert/pushcert/web"
+	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/web/webtest"
 )
 
@@ -685,21 +685,6 @@ func TestDevPagesOnlyInDevMode(t *testing.T) {
 	}
 }
 
-func TestDevProviderRefusesForeignHost(t *testing.T) {
-	app := webtest.New(t, webtest.Options{})
-	req, _ := http.NewRequest(http.MethodPost, app.Provider.Issuer()+"/token?dev_user=admin", nil)
-	req.Host = "rebound.example:8081"
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMisdirectedRequest || strings.Contains(string(b), "access_token") {
-		t.Errorf("got %d, want 421 and no token", resp.StatusCode)
-	}
-}
-
 func TestAPILogNamesOnlyTheTokenUser(t *testing.T) {
 	app := webtest.New(t, webtest.Options{})
 	browser := app.LoginAs(t, "admin")
@@ -723,7 +708,7 @@ func TestAPILogNamesOnlyTheTokenUser(t *testing.T) {
 // accepts, and an unknown demo user is an error naming the status.
 func TestDevToken(t *testing.T) {
 	app := webtest.New(t, webtest.Options{})
-	token, err := web.DevToken(t.Context(), http.DefaultClient, app.Provider.Issuer(), "viewer")
+	token, err := devidp.Token(t.Context(), http.DefaultClient, app.Provider.Issuer(), "viewer")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,7 +722,7 @@ func TestDevToken(t *testing.T) {
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		t.Errorf("API GET with the viewer's token: got %d, want it accepted", resp.StatusCode)
 	}
-	if _, err := web.DevToken(t.Context(), http.DefaultClient, app.Provider.Issuer(), "nobody"); err == nil || !strings.Contains(err.Error(), "status 400") {
+	if _, err := devidp.Token(t.Context(), http.DefaultClient, app.Provider.Issuer(), "nobody"); err == nil || !strings.Contains(err.Error(), "status 400") {
 		t.Errorf("unknown demo user: got %v, want an error with status 400", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/internal/testclock"
 )
 
@@ -111,11 +112,11 @@ func TestVerifiedCache(t *testing.T) {
 // newTestAuthenticator returns an Authenticator against a development
 // provider, both on a clock the test sets. The clock stands at the tests'
 // start, on a whole second as token and session expiries are.
-func newTestAuthenticator(t *testing.T, secret string) (*Authenticator, *DevProvider, *testclock.Clock) {
+func newTestAuthenticator(t *testing.T, secret string) (*Authenticator, *devidp.Provider, *testclock.Clock) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	clk := testclock.At(testclock.Start(t).Truncate(time.Second))
-	provider, err := StartDevProvider(log, "127.0.0.1:0", t.TempDir(), []DevUser{
+	provider, err := devidp.Start(log, "127.0.0.1:0", t.TempDir(), []devidp.User{
 		{Key: "admin", Label: "Cache Admin", Email: "admin@example.com", Groups: []string{"cache-admins"}},
 	}, clk.Now)
 	if err != nil {
@@ -124,7 +125,7 @@ func newTestAuthenticator(t *testing.T, secret string) (*Authenticator, *DevProv
 	t.Cleanup(func() { _ = provider.Close() })
 	a, err := NewAuthenticator(context.Background(), log, AuthConfig{
 		Issuer:          provider.Issuer(),
-		ClientID:        DevClientID,
+		ClientID:        devidp.ClientID,
 		ClientSecret:    provider.ClientSecret(),
 		BaseURL:         "http://127.0.0.1:1",
 		AdminGroups:     []string{"cache-admins"},
@@ -145,7 +146,7 @@ func TestBearerTokenCache(t *testing.T) {
 	sign := func(t *testing.T, mod func(map[string]any)) string {
 		t.Helper()
 		c := map[string]any{
-			"iss": provider.Issuer(), "aud": DevClientID, "sub": "dev-admin", "email": "admin@example.com",
+			"iss": provider.Issuer(), "aud": devidp.ClientID, "sub": "dev-admin", "email": "admin@example.com",
 			"groups": []string{"cache-admins"}, "iat": t0.Unix(), "exp": t0.Add(time.Minute).Unix(),
 		}
 		mod(c)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/internal/testclock"
@@ -152,7 +153,7 @@ func fuzzServer(f *testing.F, log *slog.Logger) (string, http.Handler, *http.Coo
 	// One clock for the provider, the service and the sessions, standing
 	// at the tests' start.
 	clk := testclock.New(f)
-	provider, err := StartDevProvider(log, "127.0.0.1:0", f.TempDir(), []DevUser{
+	provider, err := devidp.Start(log, "127.0.0.1:0", f.TempDir(), []devidp.User{
 		{Key: "admin", Label: "Fuzz Admin", Email: "admin@example.com", Groups: []string{"fuzz-admins"}},
 	}, clk.Now)
 	if err != nil {
@@ -174,7 +175,7 @@ func fuzzServer(f *testing.F, log *slog.Logger) (string, http.Handler, *http.Coo
 	base := "http://" + srv.Listener.Addr().String()
 	authn, err := NewAuthenticator(ctx, log, AuthConfig{
 		Issuer:          provider.Issuer(),
-		ClientID:        DevClientID,
+		ClientID:        devidp.ClientID,
 		ClientSecret:    provider.ClientSecret(),
 		Scopes:          []string{"openid", "email", "profile", "groups"},
 		BaseURL:         base,

@@ -31,9 +31,9 @@ import (
 
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/testclock"
-	"github.com/pushcert/pushcert/web"
 	"github.com/pushcert/pushcert/web/webtest"
 )
 
@@ -885,7 +885,7 @@ func (a *hostileApp) renewal(t *testing.T) []byte {
 func (a *hostileApp) claims(mod func(map[string]any)) map[string]any {
 	now := a.Clock.Now()
 	c := map[string]any{
-		"iss": a.Provider.Issuer(), "aud": web.DevClientID, "sub": "dev-admin",
+		"iss": a.Provider.Issuer(), "aud": devidp.ClientID, "sub": "dev-admin",
 		"email": "admin@example.com", "groups": []string{webtest.AdminGroup},
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	}

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
-	"github.com/pushcert/pushcert/web"
+	"github.com/pushcert/pushcert/internal/devidp"
 )
 
 // apiPath is the resource's path in pushcert's JSON API.
@@ -263,7 +263,7 @@ func (s *server) signIn(ctx context.Context) (string, error) {
 
 // token gets an admin bearer token from the development provider.
 func (s *server) token(ctx context.Context) (string, error) {
-	return web.DevToken(ctx, s.client, s.issuer, "admin")
+	return devidp.Token(ctx, s.client, s.issuer, "admin")
 }
 
 // get fetches path with the given header and returns the status and body.

@@ -28,10 +28,10 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/internal/testclock"
-	"github.com/pushcert/pushcert/web"
 )
 
 // crashRounds is how many times each database's server is killed.
@@ -771,7 +771,7 @@ func (s *crashServer) diedOfKill() bool {
 
 // token gets an admin bearer token from the dev provider.
 func (s *crashServer) token(ctx context.Context) (string, error) {
-	return web.DevToken(ctx, s.client, s.issuer, "admin")
+	return devidp.Token(ctx, s.client, s.issuer, "admin")
 }
 
 // api sends an API request and decodes a 200 answer into out.

@@ -18,10 +18,10 @@ import (
 
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/internal/testclock"
-	"github.com/pushcert/pushcert/web"
 	"github.com/pushcert/pushcert/web/webtest"
 )
 
@@ -112,7 +112,7 @@ func startRun(t *testing.T, args []string, getenv func(string) string) (addr str
 func TestRunSmoke(t *testing.T) {
 	// A real provider for the production configuration: the development one,
 	// as a company's provider would be, on its own port.
-	provider, err := web.StartDevProvider(discard(), "127.0.0.1:0", t.TempDir(), []web.DevUser{{Key: "admin", Email: "a@example.com", Groups: []string{"admins"}}}, serverClock(t))
+	provider, err := devidp.Start(discard(), "127.0.0.1:0", t.TempDir(), []devidp.User{{Key: "admin", Email: "a@example.com", Groups: []string{"admins"}}}, serverClock(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestRunSmoke(t *testing.T) {
 		"PUSHCERT_KEY_ENCRYPTION_SECRET": "kek-" + secret,
 		"PUSHCERT_SESSION_SECRET":        "session-" + secret,
 		"PUSHCERT_OIDC_ISSUER":           provider.Issuer(),
-		"PUSHCERT_OIDC_CLIENT_ID":        web.DevClientID,
+		"PUSHCERT_OIDC_CLIENT_ID":        devidp.ClientID,
 		"PUSHCERT_OIDC_CLIENT_SECRET":    provider.ClientSecret(),
 		"PUSHCERT_ADMIN_GROUPS":          "admins",
 	}))

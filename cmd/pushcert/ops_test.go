@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/internal/testclock"
-	"github.com/pushcert/pushcert/web"
 )
 
 const (
@@ -48,9 +48,9 @@ const buildTags = "-tags=pushcert_testclock"
 
 // startProvider runs a real OpenID provider for the test, as a company's
 // would be: the development one, on a port of its own.
-func startProvider(t *testing.T) *web.DevProvider {
+func startProvider(t *testing.T) *devidp.Provider {
 	t.Helper()
-	p, err := web.StartDevProvider(discard(), "127.0.0.1:0", t.TempDir(), []web.DevUser{
+	p, err := devidp.Start(discard(), "127.0.0.1:0", t.TempDir(), []devidp.User{
 		{Key: "admin", Label: "Ops Admin", Email: "admin@example.com", Groups: []string{adminsGroup}},
 	}, serverClock(t))
 	if err != nil {
@@ -61,7 +61,7 @@ func startProvider(t *testing.T) *web.DevProvider {
 }
 
 // prodEnv is a complete production configuration against provider.
-func prodEnv(t *testing.T, provider *web.DevProvider, listen string, extra map[string]string) map[string]string {
+func prodEnv(t *testing.T, provider *devidp.Provider, listen string, extra map[string]string) map[string]string {
 	t.Helper()
 	m := map[string]string{
 		"PUSHCERT_LISTEN_ADDR":           listen,
@@ -71,7 +71,7 @@ func prodEnv(t *testing.T, provider *web.DevProvider, listen string, extra map[s
 		"PUSHCERT_KEY_ENCRYPTION_SECRET": "ops-test-kek-0123456789abcdefghijkl",
 		"PUSHCERT_SESSION_SECRET":        "ops-test-session-0123456789abcdefgh",
 		"PUSHCERT_OIDC_ISSUER":           provider.Issuer(),
-		"PUSHCERT_OIDC_CLIENT_ID":        web.DevClientID,
+		"PUSHCERT_OIDC_CLIENT_ID":        devidp.ClientID,
 		"PUSHCERT_OIDC_CLIENT_SECRET":    provider.ClientSecret(),
 		"PUSHCERT_OIDC_SCOPES":           "openid,email,profile,groups",
 		"PUSHCERT_ADMIN_GROUPS":          adminsGroup,
@@ -84,9 +84,9 @@ func prodEnv(t *testing.T, provider *web.DevProvider, listen string, extra map[s
 
 // providerToken gets an ID token for a demo user, usable as an API bearer
 // token.
-func providerToken(t *testing.T, p *web.DevProvider, user string) string {
+func providerToken(t *testing.T, p *devidp.Provider, user string) string {
 	t.Helper()
-	token, err := web.DevToken(t.Context(), http.DefaultClient, p.Issuer(), user)
+	token, err := devidp.Token(t.Context(), http.DefaultClient, p.Issuer(), user)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,10 @@ import (
 	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/internal/webhook"
 	"github.com/pushcert/pushcert/web"
 )
 
@@ -242,7 +244,7 @@ func newNotifier(cfg *config, log *slog.Logger) (alert.Notifier, error) {
 		log.Info("alerts off: no alert webhook configured")
 		return nil, nil
 	}
-	wh, err := web.NewWebhook(cfg.AlertWebhookURL, nil)
+	wh, err := webhook.New(cfg.AlertWebhookURL, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -416,7 +418,7 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 
 // devSetup is what -dev starts besides pushcert itself.
 type devSetup struct {
-	provider *web.DevProvider
+	provider *devidp.Provider
 	ca       *applesim.CA
 }
 
@@ -461,20 +463,20 @@ func setUpDev(cfg *config, log *slog.Logger, addr *net.TCPAddr, now func() time.
 	if !isLoopbackAddr(providerAddr) {
 		return nil, fmt.Errorf("PUSHCERT_DEV_PROVIDER_ADDR (-dev-provider-addr): the development provider only listens on loopback, like 127.0.0.1:8081")
 	}
-	users := []web.DevUser{
+	users := []devidp.User{
 		{Key: "admin", Label: "Demo Admin", Email: "admin@example.com", Groups: cfg.AdminGroups[:1]},
 		{Key: "viewer", Label: "Demo Viewer", Email: "viewer@example.com", Groups: firstOr(cfg.ViewerGroups, "pushcert-viewers")},
 		{Key: "outsider", Label: "Demo Outsider", Email: "outsider@example.com"},
 	}
-	p, err := web.StartDevProvider(log, providerAddr, cfg.DataDir, users, now)
+	p, err := devidp.Start(log, providerAddr, cfg.DataDir, users, now)
 	if err != nil {
 		return nil, err
 	}
 	cfg.OIDCIssuer = p.Issuer()
-	cfg.OIDCClientID = web.DevClientID
+	cfg.OIDCClientID = devidp.ClientID
 	cfg.OIDCClientSecret = p.ClientSecret()
 	if cfg.OIDCAudience == "" {
-		cfg.OIDCAudience = web.DevClientID
+		cfg.OIDCAudience = devidp.ClientID
 	}
 	cfg.OIDCScopes = append(cfg.OIDCScopes, "groups")
 	return &devSetup{provider: p, ca: ca}, nil

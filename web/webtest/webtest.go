@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/internal/testclock"
@@ -39,7 +40,7 @@ const SessionSecret = "webtest-session-secret-0123456789abcdef"
 type App struct {
 	URL      string
 	Server   *httptest.Server
-	Provider *web.DevProvider
+	Provider *devidp.Provider
 	Service  *pushcert.Service
 	Store    *store.DB
 	CA       *applesim.CA // named like Apple's CA, so its certificates pass the issuer check
@@ -76,7 +77,7 @@ func New(t testing.TB, opts Options) *App {
 		clk = testclock.New(t)
 	}
 
-	provider, err := web.StartDevProvider(log, "127.0.0.1:0", t.TempDir(), []web.DevUser{
+	provider, err := devidp.Start(log, "127.0.0.1:0", t.TempDir(), []devidp.User{
 		{Key: "admin", Label: "Test Admin", Email: "admin@example.com", Groups: []string{"staff", AdminGroup}},
 		{Key: "viewer", Label: "Test Viewer", Email: "viewer@example.com", Groups: []string{ViewerGroup}},
 		{Key: "outsider", Label: "Test Outsider", Email: "outsider@example.com", Groups: []string{"staff"}},
@@ -121,7 +122,7 @@ func New(t testing.TB, opts Options) *App {
 	base := "http://" + srv.Listener.Addr().String()
 	authn, err := web.NewAuthenticator(ctx, log, web.AuthConfig{
 		Issuer:          provider.Issuer(),
-		ClientID:        web.DevClientID,
+		ClientID:        devidp.ClientID,
 		ClientSecret:    provider.ClientSecret(),
 		Audience:        opts.Audience,
 		Scopes:          []string{"openid", "email", "profile", "groups"},
@@ -202,7 +203,7 @@ func (a *App) LoginAs(t testing.TB, user string) *http.Client {
 // usable as an API bearer token.
 func (a *App) Token(t testing.TB, user string) string {
 	t.Helper()
-	token, err := web.DevToken(context.Background(), http.DefaultClient, a.Provider.Issuer(), user)
+	token, err := devidp.Token(context.Background(), http.DefaultClient, a.Provider.Issuer(), user)
 	if err != nil {
 		t.Fatal(err)
 	}

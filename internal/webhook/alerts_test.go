@@ -1,12 +1,9 @@
-package web_test
+package webhook_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -20,87 +17,12 @@ import (
 	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/internal/store/storetest"
 	"github.com/pushcert/pushcert/internal/testclock"
-	"github.com/pushcert/pushcert/web"
-	"github.com/pushcert/pushcert/web/webtest"
+	"github.com/pushcert/pushcert/internal/webhook"
 )
 
-// webhookSecret is the secret part of the receiver's URL, which must never
-// reach a log.
-const webhookSecret = "T000/B000/XXXXsecretXXXX"
-
-// receiver is an incoming webhook on loopback that records what it gets.
-type receiver struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	posts int              // every POST, failed or not
-	got   []alert.Alert    // alerts answered with 200
-	raw   []map[string]any // their JSON, as sent
-	fail  []int            // statuses to answer the next posts with, in order
-}
-
-func newReceiver(t *testing.T) *receiver {
-	t.Helper()
-	rc := &receiver{}
-	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		defer rc.mu.Unlock()
-		rc.posts++
-		if r.Method != http.MethodPost || r.URL.Path != "/hooks/"+webhookSecret || r.Header.Get("Content-Type") != "application/json" {
-			t.Errorf("receiver got %s %s (%s), want a JSON POST to the hook", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
-		}
-		if len(rc.fail) > 0 {
-			code := rc.fail[0]
-			rc.fail = rc.fail[1:]
-			w.WriteHeader(code)
-			return
-		}
-		var a alert.Alert
-		var raw map[string]any
-		if err := json.Unmarshal(body, &a); err != nil {
-			t.Errorf("receiver: body %q: %v", body, err)
-		}
-		_ = json.Unmarshal(body, &raw)
-		rc.got = append(rc.got, a)
-		rc.raw = append(rc.raw, raw)
-	}))
-	t.Cleanup(rc.srv.Close)
-	return rc
-}
-
-func (rc *receiver) url() string { return rc.srv.URL + "/hooks/" + webhookSecret }
-
-func (rc *receiver) postCount() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.posts
-}
-
-func (rc *receiver) failNext(codes ...int) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.fail = append(rc.fail, codes...)
-}
-
-// alerts returns what was delivered, each as "event/threshold".
-func (rc *receiver) alerts() []string {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	var out []string
-	for _, a := range rc.got {
-		out = append(out, fmt.Sprintf("%s/%d", a.Event, a.ThresholdDays))
-	}
-	return out
-}
-
-func (rc *receiver) last() (alert.Alert, map[string]any) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.got) == 0 {
-		return alert.Alert{}, nil
-	}
-	return rc.got[len(rc.got)-1], rc.raw[len(rc.raw)-1]
-}
+// The tests in this file follow alerts from the service's writes through
+// the checker and the store's alert record to a receiver, over a real
+// Notifier.
 
 // alertEnv is a real store and service with a test clock, and a CA that
 // plays Apple.
@@ -112,7 +34,7 @@ type alertEnv struct {
 	t0    time.Time        // when the test starts: testclock.Start
 	clock *testclock.Clock // every part of the test agrees on it
 	ca    *applesim.CA
-	logs  *webtest.SyncBuffer
+	logs  *syncBuffer
 }
 
 var alertCA = sync.OnceValues(func() (*applesim.CA, error) { return applesim.NewCA(applesim.AppleCAName, testclock.Now) })
@@ -128,7 +50,7 @@ func newAlertEnv(t *testing.T, dbURL string) *alertEnv {
 		t.Fatal(err)
 	}
 	t0 := testclock.Start(t)
-	e := &alertEnv{dbURL: dbURL, keys: keys, t0: t0, clock: testclock.At(t0), ca: ca, logs: &webtest.SyncBuffer{}}
+	e := &alertEnv{dbURL: dbURL, keys: keys, t0: t0, clock: testclock.At(t0), ca: ca, logs: &syncBuffer{}}
 	e.st = e.open(t)
 	e.svc = pushcert.NewService(e.st, pushcert.Config{Organization: "Alert Test Org", Now: e.clock.Now})
 	return e
@@ -175,12 +97,12 @@ func (e *alertEnv) refuse(t *testing.T) {
 	}
 }
 
-// checker returns a checker over st delivering to rc through a real Webhook.
+// checker returns a checker over st delivering to rc through a real Notifier.
 func (e *alertEnv) checker(t *testing.T, st alert.Store, rc *receiver) *alert.Checker {
 	t.Helper()
 	var n alert.Notifier
 	if rc != nil {
-		wh, err := web.NewWebhook(rc.url(), nil)
+		wh, err := webhook.New(rc.url(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -417,24 +339,5 @@ func assertAlertCounts(t *testing.T, st *store.DB, wantSent, wantFailed int64) {
 	sent, failed, err := st.AlertCounts(t.Context())
 	if err != nil || sent != wantSent || failed != wantFailed {
 		t.Errorf("alert counts: got %d sent, %d failed (%v); want %d and %d", sent, failed, err, wantSent, wantFailed)
-	}
-}
-
-func TestWebhookRefusesBadURL(t *testing.T) {
-	for _, u := range []string{"", "ftp://example.com/x", "/relative", "https://"} {
-		if _, err := web.NewWebhook(u, nil); err == nil {
-			t.Errorf("NewWebhook(%q): got nil error, want a refusal", u)
-		}
-	}
-}
-
-func TestWebhookErrorNamesOnlyHost(t *testing.T) {
-	wh, err := web.NewWebhook("http://127.0.0.1:1/hooks/"+webhookSecret+"?token=abc", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = wh.Notify(t.Context(), alert.Alert{Text: "x"})
-	if err == nil || strings.Contains(err.Error(), "hooks") || strings.Contains(err.Error(), "token") || !strings.Contains(err.Error(), "127.0.0.1:1") {
-		t.Errorf("got %v, want an error naming only the host", err)
 	}
 }

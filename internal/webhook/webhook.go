@@ -1,4 +1,6 @@
-package web
+// Package webhook delivers alerts to an incoming-webhook URL: Slack,
+// Microsoft Teams, or any receiver that reads JSON.
+package webhook
 
 import (
 	"bytes"
@@ -14,64 +16,63 @@ import (
 	"github.com/pushcert/pushcert/internal/alert"
 )
 
-// webhookTimeout bounds one delivery attempt.
-const webhookTimeout = 10 * time.Second
+// timeout bounds one delivery attempt.
+const timeout = 10 * time.Second
 
-// Webhook delivers alerts as a JSON POST to an incoming-webhook URL: Slack,
-// Microsoft Teams, or any receiver that reads the JSON. It is an
-// alert.Notifier.
+// Notifier delivers alerts as a JSON POST to an incoming-webhook URL. It is
+// an alert.Notifier.
 //
 // Incoming-webhook URLs carry their secret in the path or query, so errors
 // and logs name only the host.
-type Webhook struct {
+type Notifier struct {
 	url    string
 	host   string
 	client *http.Client
 }
 
-var _ alert.Notifier = (*Webhook)(nil)
+var _ alert.Notifier = (*Notifier)(nil)
 
-// NewWebhook returns a Webhook posting to rawURL, an absolute http(s) URL.
-// A nil client means one with a 10-second timeout.
-func NewWebhook(rawURL string, client *http.Client) (*Webhook, error) {
+// New returns a Notifier posting to rawURL, an absolute http(s) URL. A nil
+// client means one with a 10-second timeout.
+func New(rawURL string, client *http.Client) (*Notifier, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errors.New("alert webhook: want an absolute http(s) URL")
 	}
 	if client == nil {
-		client = &http.Client{Timeout: webhookTimeout}
+		client = &http.Client{Timeout: timeout}
 	}
 	// A redirect would turn the POST into a GET, or carry the alert to
 	// another host: take it as a refusal instead.
 	c := *client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Webhook{url: rawURL, host: u.Host, client: &c}, nil
+	return &Notifier{url: rawURL, host: u.Host, client: &c}, nil
 }
 
 // Host is the receiver's host, the one part of the URL safe to log.
-func (w *Webhook) Host() string { return w.host }
+func (n *Notifier) Host() string { return n.host }
 
 // Notify posts a as JSON. 2xx is success; 408, 429 and 5xx are worth
 // retrying; any other answer is a *alert.PermanentError.
-func (w *Webhook) Notify(ctx context.Context, a alert.Alert) error {
+func (n *Notifier) Notify(ctx context.Context, a alert.Alert) error {
 	body, err := json.Marshal(a)
 	if err != nil {
 		return &alert.PermanentError{Err: fmt.Errorf("encode alert: %w", err)}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
 	if err != nil {
-		return &alert.PermanentError{Err: fmt.Errorf("alert webhook at %s: bad request", w.host)}
+		return &alert.PermanentError{Err: fmt.Errorf("alert webhook at %s: bad request", n.host)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "pushcert")
-	resp, err := w.client.Do(req)
+	resp, err := n.client.Do(req)
 	if err != nil {
 		// *url.Error quotes the whole URL, secret and all: keep only its cause.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("post alert to %s: %w", w.host, err)
+		return fmt.Errorf("post alert to %s: %w", n.host, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -79,8 +80,8 @@ func (w *Webhook) Notify(ctx context.Context, a alert.Alert) error {
 	case code >= 200 && code < 300:
 		return nil
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
-		return fmt.Errorf("alert receiver %s answered %s", w.host, resp.Status)
+		return fmt.Errorf("alert receiver %s answered %s", n.host, resp.Status)
 	default:
-		return &alert.PermanentError{Err: fmt.Errorf("alert receiver %s refused the alert: %s", w.host, resp.Status)}
+		return &alert.PermanentError{Err: fmt.Errorf("alert receiver %s refused the alert: %s", n.host, resp.Status)}
 	}
 }
