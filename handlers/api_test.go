@@ -537,13 +537,25 @@ func TestAPIPatch(t *testing.T) {
 			wantCode:   pushcert.CodeInvalidAppleID,
 		},
 		{
+			// Empty keeps the stored Apple ID, as in the form: with nothing
+			// else sent, there is nothing to update.
 			name:     "empty apple id",
 			existing: true,
 			body: func(t *testing.T, _ *apiFixture, _ string) []byte {
 				return []byte(`{"appleIdentifier": "  "}`)
 			},
 			wantStatus: http.StatusBadRequest,
-			wantCode:   pushcert.CodeInvalidAppleID,
+			wantCode:   pushcert.CodeNothingToUpdate,
+		},
+		{
+			name:     "empty apple id with a renewal keeps the stored one",
+			existing: true,
+			body: func(t *testing.T, f *apiFixture, topic string) []byte {
+				der := f.issue(t, topic, f.now().AddDate(2, 0, 0))
+				return jsonBody(t, map[string]string{"appleIdentifier": "", "certificate": string(applesim.PEM(der))})
+			},
+			wantStatus:  http.StatusOK,
+			wantAppleID: testAppleID,
 		},
 		{
 			name:     "only derived properties",

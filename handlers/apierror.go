@@ -2,9 +2,12 @@ package handlers
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/pushcert/pushcert/internal/pushcert"
 )
 
 // Headers the request-ID middleware sets on every response; the API's error
@@ -58,4 +61,70 @@ func WriteAPIError(w http.ResponseWriter, status int, code, message string) {
 func apiServerError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", w.Header().Get(HeaderRequestID), "err", err)
 	WriteAPIError(w, http.StatusInternalServerError, "internalServerError", "The server could not complete the request. Nothing was changed; try again later.")
+}
+
+// apiErrors is the API's one table from the service's sentinel errors to
+// the answer: status, error code and message. Validation errors are
+// answered by their code (apiCodeStatus), a request the API could not
+// decode by its own apiRequestError, anything else with a 500.
+var apiErrors = []struct {
+	err     error
+	status  int
+	code    string
+	message string
+}{
+	{pushcert.ErrPreconditionFailed, http.StatusPreconditionFailed, apiCodeResourceModified,
+		"The certificate was changed since the ETag in If-Match was read. Nothing was changed: GET it again and retry with the new ETag."},
+	{pushcert.ErrConflict, http.StatusConflict, apiCodeConflict,
+		"The certificate was changed by someone else while this request was handled. Nothing was changed: GET it again and retry."},
+	{pushcert.ErrExists, http.StatusConflict, apiCodeConflict,
+		"A push certificate already exists: upload its renewal with PATCH instead of POST."},
+}
+
+// apiCodeStatus is the status of a validation error by its code; a code not
+// listed is 400. A topic change conflicts with the devices' enrollment,
+// it is not a malformed request.
+var apiCodeStatus = map[string]int{
+	pushcert.CodeTopicMismatch: http.StatusConflict,
+	pushcert.CodeTooLarge:      http.StatusRequestEntityTooLarge,
+}
+
+// writeError answers an API request that failed with err through the
+// table. Only messages written for clients reach the body; err itself is
+// logged when it is a server error.
+func (h *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if reqErr, ok := errors.AsType[*apiRequestError](err); ok {
+		reqErr.write(w)
+		return
+	}
+	if ve, ok := errors.AsType[*pushcert.ValidationError](err); ok {
+		writeValidationError(w, ve)
+		return
+	}
+	for _, row := range apiErrors {
+		if errors.Is(err, row.err) {
+			WriteAPIError(w, row.status, row.code, row.message)
+			return
+		}
+	}
+	h.fail(w, r, err)
+}
+
+// writeValidationError answers a refusal by the service with its code and
+// message, prefixed by the property it is about; a refused topic change
+// says how to opt in.
+func writeValidationError(w http.ResponseWriter, ve *pushcert.ValidationError) {
+	msg := ve.Message
+	if ve.Field != "" {
+		msg = ve.Field + ": " + msg
+	}
+	if ve.Code == pushcert.CodeTopicMismatch {
+		msg += ". To accept the new topic, repeat the request with the query parameter " + apiTopicChangeParam +
+			"=true or the header \"Prefer: " + apiTopicChangePrefer + "\"."
+	}
+	status, ok := apiCodeStatus[ve.Code]
+	if !ok {
+		status = http.StatusBadRequest
+	}
+	WriteAPIError(w, status, ve.Code, msg)
 }

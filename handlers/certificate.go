@@ -16,16 +16,10 @@ import (
 	"github.com/pushcert/pushcert/views"
 )
 
-// MaxUploadBody bounds the upload form's body: the certificate file (at most
-// pushcert.MaxUploadSize) plus room for the other fields and the multipart
-// framing. It is the same bound web's method override applies.
-const MaxUploadBody = pushcert.MaxUploadSize + 64<<10
-
-// Errors of reading the upload form; both change nothing.
-var (
-	errUploadTooLarge = errors.New("upload too large")
-	errFormUnreadable = errors.New("form unreadable")
-)
+// maxUploadBody bounds the upload form's body: the certificate file (one
+// byte over pushcert.MaxUploadSize, so the service can refuse it) plus
+// room for the other fields and the multipart framing.
+const maxUploadBody = pushcert.MaxUploadSize + 1 + 64<<10
 
 // Certificate serves the changes an administrator makes from the status
 // page: generating and downloading CSRs and uploading the certificate.
@@ -44,46 +38,27 @@ func NewCertificate(log *slog.Logger, svc *pushcert.Service, org string, dev boo
 	return &Certificate{log: log, svc: svc, orgSlug: slug(org), dev: dev, now: svc.Now}
 }
 
-// uploadInput is what the upload form sends.
-type uploadInput struct {
-	certificate      []byte // nil when no file was chosen
-	appleID          string
-	allowTopicChange bool
-	version          int64 // the version the page showed; 0 when absent
-}
-
 // Upload handles PATCH /certificate, sent by the status page's upload form
-// as a POST with _method=PATCH. It uploads a certificate, changes the Apple
-// ID, or both. A refusal shows the status page again with the reason and the
-// user's input; success redirects to the status page with a confirmation.
+// as a POST to /certificate?_method=PATCH. It uploads a certificate,
+// changes the Apple ID, or both: decode the form, one Service.Update, the
+// pages' error table. A refusal shows the status page again with the
+// reason and the user's input; success redirects to the status page with a
+// confirmation.
 func (c *Certificate) Upload(w http.ResponseWriter, r *http.Request) {
 	actor, _ := auth.UserFrom(r.Context())
-	in, err := parseUploadForm(w, r)
+	u, err := parseUploadForm(w, r)
 	if err == nil {
-		_, err = c.svc.Update(r.Context(), pushcert.Update{
-			Actor:            actor,
-			AppleID:          in.appleID,
-			Certificate:      in.certificate,
-			AllowTopicChange: in.allowTopicChange,
-			IfVersion:        in.version,
-		})
+		u.Actor = actor
+		_, err = c.svc.Update(r.Context(), u)
 	}
-	var invalid *pushcert.ValidationError
+	invalid, isInvalid := errors.AsType[*pushcert.ValidationError](err)
+	_, hasPage := pageAnswerFor(err)
 	switch {
-	case errors.Is(err, errUploadTooLarge):
-		RenderError(w, r, c.log, c.dev, http.StatusRequestEntityTooLarge, "File too large",
-			"The file is larger than 1 MiB, so it cannot be a push certificate (they are about 2 KiB). Choose the .pem file Apple issued and upload it again. Nothing was changed.")
-	case errors.Is(err, errFormUnreadable):
-		RenderError(w, r, c.log, c.dev, http.StatusBadRequest, "Form not readable",
-			"pushcert could not read the submitted form. Reload the status page and try again. Nothing was changed.")
-	case errors.As(err, &invalid):
-		c.showRefusal(w, r, in, invalid)
-	case errors.Is(err, pushcert.ErrConflict):
-		RenderError(w, r, c.log, c.dev, http.StatusConflict, "Changed by someone else",
-			"The push certificate was changed by someone else after this page was loaded, so nothing was changed. Reload the status page, check what changed, and upload again if it is still needed.")
+	case isInvalid && !hasPage:
+		c.showRefusal(w, r, u, invalid)
 	case err != nil:
-		serverError(w, r, c.log, fmt.Errorf("update certificate: %w", err))
-	case in.certificate == nil:
+		pageError(w, r, c.log, c.dev, fmt.Errorf("update certificate: %w", err))
+	case u.Certificate == nil:
 		http.Redirect(w, r, "/?done="+string(views.DoneAppleID), http.StatusSeeOther)
 	default:
 		http.Redirect(w, r, "/?done="+string(views.DoneUploaded), http.StatusSeeOther)
@@ -93,13 +68,13 @@ func (c *Certificate) Upload(w http.ResponseWriter, r *http.Request) {
 // showRefusal shows the status page again with status 422: the refusal
 // stands out above the form, the Apple ID the user typed is kept, and a
 // refused topic change offers the confirmation to replace the topic.
-func (c *Certificate) showRefusal(w http.ResponseWriter, r *http.Request, in uploadInput, invalid *pushcert.ValidationError) {
+func (c *Certificate) showRefusal(w http.ResponseWriter, r *http.Request, in pushcert.Update, invalid *pushcert.ValidationError) {
 	v, err := loadStatus(r.Context(), c.svc, c.now())
 	if err != nil {
 		serverError(w, r, c.log, err)
 		return
 	}
-	v.Form.AppleID = in.appleID
+	v.Form.AppleID = in.AppleID
 	v.Form.Error = sentence(invalid.Message)
 	v.Form.ErrorField = invalid.Field
 	// The service records a refused certificate as the last upload's
@@ -113,48 +88,48 @@ func (c *Certificate) showRefusal(w http.ResponseWriter, r *http.Request, in upl
 	render(w, r, c.log, http.StatusUnprocessableEntity, views.StatusPage(s, v))
 }
 
-// parseUploadForm reads the multipart upload form. web's method override
-// has usually parsed it already, within the same bound; a request that
-// reaches Upload another way is bounded here.
-func parseUploadForm(w http.ResponseWriter, r *http.Request) (uploadInput, error) {
-	var in uploadInput
-	if r.MultipartForm == nil {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxUploadBody)
-		if err := r.ParseMultipartForm(MaxUploadBody); err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				return in, errUploadTooLarge
-			}
-			return in, errFormUnreadable
+// parseUploadForm reads the multipart upload form into the Update it asks
+// for (without the actor). The body is read here and nowhere else, after
+// the route's role check, within maxUploadBody. An Apple ID left empty keeps
+// the stored one, as the service defines.
+func parseUploadForm(w http.ResponseWriter, r *http.Request) (pushcert.Update, error) {
+	var u pushcert.Update
+	r.Body = http.MaxBytesReader(w, r.Body, maxUploadBody)
+	if err := r.ParseMultipartForm(maxUploadBody); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return u, pushcert.TooLarge()
 		}
+		return u, errFormUnreadable
 	}
 	form := r.MultipartForm
-	in.appleID = strings.TrimSpace(firstValue(form, "apple_id"))
-	in.allowTopicChange = firstValue(form, "allow_topic_change") == "yes"
+	u.AppleID = firstValue(form, "apple_id")
+	u.AllowTopicChange = firstValue(form, "allow_topic_change") == "yes"
 	if v := firstValue(form, "version"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return in, errFormUnreadable
+			return u, errFormUnreadable
 		}
-		in.version = n
+		if n > 0 { // 0: the page knew no version; nothing is required
+			u.If = pushcert.AtVersion(n)
+		}
 	}
 	if files := form.File["certificate"]; len(files) > 0 {
 		data, err := readUpload(files[0])
 		if err != nil {
-			return in, err
+			return u, err
 		}
-		in.certificate = data
+		u.Certificate = data
 	}
-	return in, nil
+	return u, nil
 }
 
 // readUpload returns the file's contents, or nil when the form was sent
-// without choosing a file (browsers send an empty part with no name).
+// without choosing a file (browsers send an empty part with no name). It
+// reads at most one byte past pushcert.MaxUploadSize: the service judges
+// the size, as it does for the API.
 func readUpload(fh *multipart.FileHeader) ([]byte, error) {
 	if fh.Filename == "" && fh.Size == 0 {
 		return nil, nil
-	}
-	if fh.Size > pushcert.MaxUploadSize {
-		return nil, errUploadTooLarge
 	}
 	f, err := fh.Open()
 	if err != nil {
@@ -164,9 +139,6 @@ func readUpload(fh *multipart.FileHeader) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(f, pushcert.MaxUploadSize+1))
 	if err != nil {
 		return nil, errFormUnreadable
-	}
-	if len(data) > pushcert.MaxUploadSize {
-		return nil, errUploadTooLarge
 	}
 	// A chosen but empty file is still an upload: the service refuses it
 	// with a reason, rather than treating it as "change only the Apple ID".
@@ -200,15 +172,11 @@ func (c *Certificate) GenerateCSR(w http.ResponseWriter, r *http.Request) {
 // GenerateCSR gave.
 func (c *Certificate) DownloadCSR(w http.ResponseWriter, r *http.Request) {
 	pk, err := c.svc.LatestCSR(r.Context())
-	switch {
-	case errors.Is(err, pushcert.ErrNotFound):
-		RenderError(w, r, c.log, c.dev, http.StatusNotFound, "No CSR to download",
-			"No certificate signing request is waiting for a certificate. Generate one with the button on the status page.")
-	case err != nil:
-		serverError(w, r, c.log, fmt.Errorf("read latest csr: %w", err))
-	default:
-		c.writeCSR(w, pk)
+	if err != nil {
+		pageError(w, r, c.log, c.dev, fmt.Errorf("read latest csr: %w", err))
+		return
 	}
+	c.writeCSR(w, pk)
 }
 
 // writeCSR answers with the request to take to Apple as a file named for

@@ -349,22 +349,6 @@ func TestCertificateUploadTopicChangeFlow(t *testing.T) {
 	}
 }
 
-// TestCertificateUploadParsedByMiddleware covers the usual path: web's
-// method override has already parsed the multipart form.
-func TestCertificateUploadParsedByMiddleware(t *testing.T) {
-	e := newEnv(t)
-	pk := e.generateCSR(t)
-	r := uploadRequest(t, map[string]string{"apple_id": "it@example.com"}, e.issue(t, pk.CSRDER, applesim.Request{}))
-	if err := r.ParseMultipartForm(MaxUploadBody); err != nil {
-		t.Fatal(err)
-	}
-	w := httptest.NewRecorder()
-	NewCertificate(discardLogger(), e.svc, "Example Corp", false).Upload(w, r)
-	if w.Code != http.StatusSeeOther || e.state(t).Certificate == nil {
-		t.Fatalf("got %d, want 303 and an active certificate; body:\n%s", w.Code, w.Body)
-	}
-}
-
 func TestCertificateUploadNotMultipart(t *testing.T) {
 	e := newEnv(t)
 	r := as(httptest.NewRequest(http.MethodPatch, "/certificate", strings.NewReader("apple_id=it%40example.com")), admin)

@@ -16,10 +16,10 @@ import (
 	"github.com/pushcert/pushcert/views"
 )
 
-// expiresSoonDays is how many days before expiry the status page turns to
-// "expires soon": Apple's portal allows renewing well before, and 30 days
-// leaves time for a change window.
-const expiresSoonDays = 30
+// ExpiresSoonDays is how many days before expiry the status page turns to
+// "expires soon" when the configuration does not say: Apple's portal
+// allows renewing well before, and 30 days leaves time for a change window.
+const ExpiresSoonDays = 30
 
 // historyLimit is how many audit events the history page shows.
 const historyLimit = 200
@@ -101,7 +101,10 @@ func loadStatus(ctx context.Context, svc *pushcert.Service, now time.Time) (view
 	if err != nil {
 		return views.StatusView{}, err
 	}
-	return statusView(st, pending, now), nil
+	v := statusView(st, pending, now)
+	v.ExpiresSoonDays = ExpiresSoonDays
+	v.CSRLifetimeDays = int(svc.PendingKeyLifetime().Hours() / 24)
+	return v, nil
 }
 
 // statusView works out the status page from the state, the latest pending
@@ -135,7 +138,7 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time) 
 
 	c := st.Certificate
 	if c != nil {
-		days := calendarDays(now, c.NotAfter)
+		days := c.DaysLeft(now)
 		v.Certificate = &views.CertificateView{
 			Topic:          c.Topic,
 			APSPName:       c.CommonName,
@@ -151,7 +154,7 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time) 
 	// A CSR made after the last change means an admin is on the way to
 	// Apple's portal: that is the step to finish, whatever the old
 	// certificate's health (the page still shows its expiry).
-	waiting := pending != nil && (c == nil || pending.CreatedAt.After(st.LastModified))
+	waiting := pending != nil && (c == nil || !pending.CreatedAt.Before(st.LastModified))
 	switch {
 	case waiting:
 		v.State = views.StateWaiting
@@ -159,7 +162,7 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time) 
 		v.State = views.StateNotSetUp
 	case v.Certificate.Expired:
 		v.State = views.StateExpired
-	case v.Certificate.DaysLeft <= expiresSoonDays:
+	case v.Certificate.DaysLeft <= ExpiresSoonDays:
 		v.State = views.StateExpiresSoon
 	default:
 		v.State = views.StateActive
@@ -202,17 +205,6 @@ func historyRow(e pushcert.Event) views.HistoryRow {
 // formatTime shows a time the way every page does: UTC, to the minute.
 func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04") + " UTC"
-}
-
-// calendarDays counts the days from now's date to t's date, both in UTC,
-// so the relative text agrees with the date shown next to it: negative
-// when t is on an earlier day.
-func calendarDays(now, t time.Time) int {
-	day := func(t time.Time) time.Time {
-		y, m, d := t.UTC().Date()
-		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	}
-	return int(day(t).Sub(day(now)).Hours() / 24)
 }
 
 // relativeDays says a day difference in words: "in 23 days", "today",

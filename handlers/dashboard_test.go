@@ -369,7 +369,7 @@ func TestStatusViewRelativeDays(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.notAfter.Format(time.RFC3339), func(t *testing.T) {
-			if got := relativeDays(calendarDays(now, tt.notAfter)); got != tt.want {
+			if got := relativeDays((pushcert.Certificate{NotAfter: tt.notAfter}).DaysLeft(now)); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})

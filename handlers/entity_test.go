@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -89,82 +88,27 @@ func TestAPIEntityCacheOutput(t *testing.T) {
 	}
 }
 
-// TestSameState: every field of State and of its Certificate takes part in
-// the comparison, so a cached encoding is never reused for a state that
-// differs in anything. A field added to either type fails this test until
-// sameState compares it.
-func TestSameState(t *testing.T) {
-	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	base := func() pushcert.State {
-		return pushcert.State{
-			ID: "id", Version: 3, AppleID: "it@example.com", UploadStatus: pushcert.UploadSucceeded,
-			UploadFailureReason: "r", LastModified: at,
-			LastModifiedBy: auth.User{Subject: "s", Name: "n", Email: "e", Role: auth.RoleAdmin},
-			Certificate: &pushcert.Certificate{Topic: "t", CommonName: "c", SerialNumber: "s", Issuer: "i",
-				Fingerprint: "f", NotBefore: at, NotAfter: at.Add(time.Hour), PEM: "p"},
-		}
+// TestEntityCacheKey: the encoding is kept per installation id and
+// version, which every write bumps: the same pair reuses it, another
+// version or installation is encoded anew.
+func TestEntityCacheKey(t *testing.T) {
+	st := pushcert.State{ID: "id-1", Version: 3, AppleID: "it@example.com", UploadStatus: pushcert.UploadSucceeded}
+	var c entityCache
+	first, err := c.body(st, "https://x/v1.0", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// A copy in another time zone, with its own Certificate, is the same.
-	other := base()
-	c := *other.Certificate
-	loc := time.FixedZone("X", 3600)
-	c.NotBefore, c.NotAfter, other.LastModified = c.NotBefore.In(loc), c.NotAfter.In(loc), other.LastModified.In(loc)
-	other.Certificate = &c
-	if !sameState(base(), other) {
-		t.Errorf("equal states: got different, want the same")
+	again, err := c.body(st, "https://x/v1.0", nil)
+	if err != nil || &again[0] != &first[0] {
+		t.Errorf("same id and version: got a new encoding (%v), want the kept one", err)
 	}
-	if !sameState(pushcert.State{}, pushcert.State{}) {
-		t.Errorf("zero states: got different, want the same")
-	}
-
-	// change makes field differ: strings get a suffix, times move, and
-	// the certificate pointer becomes nil.
-	change := func(v reflect.Value) {
-		switch x := v.Interface().(type) {
-		case time.Time:
-			v.Set(reflect.ValueOf(x.Add(time.Nanosecond)))
-		case *pushcert.Certificate:
-			v.Set(reflect.Zero(v.Type()))
-		case auth.User:
-			x.Role += "x"
-			v.Set(reflect.ValueOf(x))
-		default:
-			switch v.Kind() {
-			case reflect.String:
-				v.SetString(v.String() + "x")
-			case reflect.Int64:
-				v.SetInt(v.Int() + 1)
-			default:
-				t.Fatalf("field of kind %s: teach this test and sameState about it", v.Kind())
-			}
-		}
-	}
-	stateType := reflect.TypeFor[pushcert.State]()
-	for i := range stateType.NumField() {
-		name := stateType.Field(i).Name
-		st := base()
-		change(reflect.ValueOf(&st).Elem().Field(i))
-		if sameState(base(), st) || sameState(st, base()) {
-			t.Errorf("State.%s changed: got the same, want different", name)
-		}
-	}
-	certType := reflect.TypeFor[pushcert.Certificate]()
-	for i := range certType.NumField() {
-		name := certType.Field(i).Name
-		st := base()
-		c := *st.Certificate
-		change(reflect.ValueOf(&c).Elem().Field(i))
-		st.Certificate = &c
-		if sameState(base(), st) || sameState(st, base()) {
-			t.Errorf("Certificate.%s changed: got the same, want different", name)
-		}
-	}
-	for _, name := range []string{"Subject", "Name", "Email"} {
-		st := base()
-		f := reflect.ValueOf(&st.LastModifiedBy).Elem().FieldByName(name)
-		f.SetString(f.String() + "x")
-		if sameState(base(), st) {
-			t.Errorf("LastModifiedBy.%s changed: got the same, want different", name)
+	for _, next := range []pushcert.State{
+		{ID: "id-1", Version: 4, AppleID: "new@example.com", UploadStatus: pushcert.UploadSucceeded},
+		{ID: "id-2", Version: 4, AppleID: "other@example.com", UploadStatus: pushcert.UploadSucceeded},
+	} {
+		got, err := c.body(next, "https://x/v1.0", nil)
+		if err != nil || !strings.Contains(string(got), next.AppleID) || !strings.Contains(string(got), `W/\"4\"`) {
+			t.Errorf("id %s version %d: got %s (%v), want the new state encoded", next.ID, next.Version, got, err)
 		}
 	}
 }

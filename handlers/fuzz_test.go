@@ -233,21 +233,23 @@ func FuzzUploadForm(f *testing.F) {
 		if r.MultipartForm != nil {
 			defer r.MultipartForm.RemoveAll()
 		}
+		tooLarge := false
+		if ve, ok := errors.AsType[*pushcert.ValidationError](err); ok {
+			tooLarge = ve.Code == pushcert.CodeTooLarge
+		}
 		switch {
-		case errors.Is(err, errUploadTooLarge), errors.Is(err, errFormUnreadable):
+		case tooLarge, errors.Is(err, errFormUnreadable):
 		case err != nil:
-			t.Fatalf("got error %v, want errUploadTooLarge or errFormUnreadable", err)
-		case len(in.certificate) > pushcert.MaxUploadSize:
-			t.Fatalf("got a %d-byte certificate, want at most %d", len(in.certificate), pushcert.MaxUploadSize)
-		case in.appleID != strings.TrimSpace(in.appleID):
-			t.Fatalf("got Apple ID %q, want it trimmed", in.appleID)
-		case in.version < 0:
-			t.Fatalf("got version %d, want none negative", in.version)
+			t.Fatalf("got error %v, want pushcert.TooLarge or errFormUnreadable", err)
+		case len(in.Certificate) > pushcert.MaxUploadSize+1:
+			t.Fatalf("got a %d-byte certificate, want at most one byte over %d for the service to refuse", len(in.Certificate), pushcert.MaxUploadSize)
+		case len(in.If.Versions) > 1 || len(in.If.Versions) == 1 && in.If.Versions[0] < 1:
+			t.Fatalf("got precondition %+v, want at most one version of 1 or more", in.If)
 		}
 
 		// As in FuzzAPIPatchBody, a certificate stops at the parser: the
 		// rest is the certificate parser's and costs a database write.
-		if in.certificate != nil {
+		if in.Certificate != nil {
 			return
 		}
 		r = httptest.NewRequest(http.MethodPatch, "/certificate", bytes.NewReader(body))
@@ -263,7 +265,7 @@ func FuzzUploadForm(f *testing.F) {
 			t.Fatalf("got status %d, want 303, 400, 409, 413 or 422", w.Code)
 		}
 		// The parser's refusals are the handler's 400 and 413, and only they.
-		if errors.Is(err, errFormUnreadable) != (w.Code == http.StatusBadRequest) || errors.Is(err, errUploadTooLarge) != (w.Code == http.StatusRequestEntityTooLarge) {
+		if errors.Is(err, errFormUnreadable) != (w.Code == http.StatusBadRequest) || tooLarge != (w.Code == http.StatusRequestEntityTooLarge) {
 			t.Fatalf("parser said %v, handler answered %d", err, w.Code)
 		}
 	})

@@ -55,6 +55,11 @@ type StatusView struct {
 	UploadFailureInForm bool
 	Pending             *PendingView // the latest pending CSR, nil if none
 	Form                UploadForm
+	// ExpiresSoonDays is how many days before expiry the page turns to
+	// "expires soon"; CSRLifetimeDays how long a downloaded CSR's
+	// certificate is accepted. Both come from the configuration.
+	ExpiresSoonDays int
+	CSRLifetimeDays int
 }
 
 // CertificateView is the active certificate, formatted for people.

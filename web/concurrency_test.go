@@ -173,7 +173,7 @@ func TestConcurrentFormUploadsSameVersion(t *testing.T) {
 		body, contentType := uploadFormBody(t, cert, before.Version)
 		wg.Go(func() {
 			<-start
-			req, err := http.NewRequest(http.MethodPost, app.URL+"/certificate", bytes.NewReader(body))
+			req, err := http.NewRequest(http.MethodPost, app.URL+"/certificate?_method=PATCH", bytes.NewReader(body))
 			if err != nil {
 				t.Error(err)
 				return
@@ -308,7 +308,6 @@ func uploadFormBody(t *testing.T, cert []byte, version int64) ([]byte, string) {
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	_ = mw.WriteField("_method", http.MethodPatch)
 	_ = mw.WriteField("apple_id", "admin@example.com")
 	_ = mw.WriteField("version", strconv.FormatInt(version, 10))
 	w, err := mw.CreateFormFile("certificate", "MDM_Certificate.pem")

@@ -2,10 +2,8 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -15,10 +13,6 @@ import (
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/guid"
 )
-
-// maxFormBody bounds a form post: a certificate is at most 1 MiB, plus room
-// for the other fields and the multipart framing.
-const maxFormBody = handlers.MaxUploadBody
 
 // requestInfo is filled in as a request goes down the chain, so the log line
 // written on the way out can name the route and the user.
@@ -199,53 +193,29 @@ func crossOriginProtection(log *slog.Logger, dev bool, next http.Handler) http.H
 	return cop.Handler(next)
 }
 
-// methodOverride turns a browser form's POST with _method=PATCH (or DELETE)
-// into that method before routing, so the upload form and the JSON API share
-// one update path. Only POST may be overridden, and only to PATCH or DELETE.
-// The form is parsed here, within the same size limit the handlers apply.
+// methodOverride turns a browser form's POST to a URL with ?_method=PATCH
+// (or DELETE) into that method before routing, so the upload form and the
+// JSON API share one update path. Only POST may be overridden, and only to
+// PATCH or DELETE. It reads the query string alone, never the body: a form
+// is read only by the handler it is routed to, after the route's role
+// check, so nobody who is not signed in gets a multipart body parsed.
 func methodOverride(log *slog.Logger, dev bool, identify func(*http.Request) *http.Request, next http.Handler) http.Handler {
-	// Refusals here come before the user is loaded; identify lets the error
-	// page still show who is signed in.
-	refuse := func(w http.ResponseWriter, r *http.Request, status int, title, message string) {
-		if identify != nil {
-			r = identify(r)
-		}
-		handlers.RenderError(w, r, log, dev, status, title, message)
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || isAPIPath(r.URL.Path) {
+		if r.Method != http.MethodPost || isAPIPath(r.URL.Path) || !strings.Contains(r.URL.RawQuery, "_method") {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if ct != "multipart/form-data" && ct != "application/x-www-form-urlencoded" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-		var err error
-		if ct == "multipart/form-data" {
-			err = r.ParseMultipartForm(maxFormBody)
-		} else {
-			err = r.ParseForm()
-		}
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				refuse(w, r, http.StatusRequestEntityTooLarge, "File too large",
-					"The upload is larger than 1 MiB, so it cannot be a push certificate. Choose the .pem file Apple issued. Nothing was changed.")
-				return
-			}
-			refuse(w, r, http.StatusBadRequest, "Form not readable",
-				"pushcert could not read the submitted form. Reload the page and try again. Nothing was changed.")
-			return
-		}
-		switch m := strings.ToUpper(r.PostFormValue("_method")); m {
+		switch m := strings.ToUpper(r.URL.Query().Get("_method")); m {
 		case "":
 		case http.MethodPatch, http.MethodDelete:
 			r.Method = m
 		default:
-			refuse(w, r, http.StatusBadRequest, "Request refused",
+			// Refused before the user is loaded; identify lets the error
+			// page still show who is signed in.
+			if identify != nil {
+				r = identify(r)
+			}
+			handlers.RenderError(w, r, log, dev, http.StatusBadRequest, "Request refused",
 				"A form may only stand in for PATCH or DELETE. Nothing was changed.")
 			return
 		}
@@ -278,23 +248,4 @@ func (a *Authenticator) bearer(want auth.Role, h http.HandlerFunc) http.Handler 
 		}
 		h(w, r.WithContext(auth.WithUser(r.Context(), u)))
 	})
-}
-
-// tokenProblem is a short, secret-free description of why a token failed.
-func tokenProblem(err error) string {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "no bearer token"):
-		return "missing"
-	case strings.Contains(msg, "expired"):
-		return "expired"
-	case strings.Contains(msg, "audience"):
-		return "wrong audience"
-	case strings.Contains(msg, "issuer"):
-		return "wrong issuer"
-	case strings.Contains(msg, "signature"), strings.Contains(msg, "algorithm"):
-		return "bad signature"
-	default:
-		return "malformed"
-	}
 }

@@ -155,9 +155,9 @@ func expiringText(a Alert, notAfter time.Time, days int) string {
 	when := fmt.Sprintf("in %d days", days)
 	switch days {
 	case 0:
-		when = "within a day"
+		when = "today"
 	case 1:
-		when = "in 1 day"
+		when = "tomorrow"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "The Apple MDM push certificate expires %s, on %s", when, notAfter.UTC().Format("2006-01-02 15:04 UTC"))

@@ -50,7 +50,7 @@ func TestRetryDelay(t *testing.T) {
 func TestExpiringText(t *testing.T) {
 	notAfter := time.Date(2031, 5, 1, 12, 0, 0, 0, time.UTC)
 	a := Alert{Topic: "com.apple.mgmt.External.x", Serial: "AB12", URL: "https://pushcert.example.com"}
-	for days, want := range map[int]string{0: "expires within a day", 1: "expires in 1 day,", 14: "expires in 14 days,"} {
+	for days, want := range map[int]string{0: "expires today,", 1: "expires tomorrow,", 14: "expires in 14 days,"} {
 		if got := expiringText(a, notAfter, days); !strings.Contains(got, want) || !strings.Contains(got, "with the Apple ID that created it") {
 			t.Errorf("%d days: got %q, want %q and the Apple ID advice", days, got, want)
 		}

@@ -164,13 +164,17 @@ func (c *Checker) Check(ctx context.Context) error {
 // at now: expired, or the smallest threshold whose time has come. Crossing
 // several thresholds at once (a certificate first seen with 5 days left)
 // raises only the most urgent; the others would only repeat it.
+//
+// Days are counted by pushcert's one rule (Certificate.DaysLeft, calendar
+// days in UTC), so an alert for 30 days goes out on the day the status
+// page first says "in 30 days".
 func (c *Checker) due(cert *pushcert.Certificate, now time.Time) (key string, expired bool, threshold int, ok bool) {
-	left := cert.NotAfter.Sub(now)
-	if left <= 0 {
+	if !now.Before(cert.NotAfter) {
 		return expiredKey(cert), true, 0, true
 	}
+	left := cert.DaysLeft(now)
 	for _, days := range c.thresholds {
-		if left <= time.Duration(days)*24*time.Hour {
+		if left <= days {
 			return expiringKey(cert, days), false, days, true
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"math"
 	"math/big"
 	"strings"
 	"time"
@@ -280,8 +279,15 @@ func serialHex(n *big.Int) string {
 	return strings.ToUpper(n.Text(16))
 }
 
-// DaysLeft returns the whole days from now until the certificate expires:
-// 0 on its last day, negative once it has expired.
+// DaysLeft is the one days-left rule of pushcert, for the pages, alerts
+// and metrics alike: the calendar days from now's date to the expiry's
+// date, both in UTC, so that it agrees with the date shown next to it. It
+// is 0 on the day the certificate expires (before and after that moment),
+// 1 the day before, negative on the days after.
 func (c Certificate) DaysLeft(now time.Time) int {
-	return int(math.Floor(c.NotAfter.Sub(now).Hours() / 24))
+	day := func(t time.Time) time.Time {
+		y, m, d := t.UTC().Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	return int(day(c.NotAfter).Sub(day(now)).Hours() / 24)
 }

@@ -300,21 +300,35 @@ func TestDescribeWithoutTopic(t *testing.T) {
 }
 
 func TestDaysLeft(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	// Fixed instants, not the tests' clock: the rule is about where they
+	// fall in a UTC day, so each row names its own.
+	at := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
 	tests := []struct {
-		name     string
-		notAfter time.Time
-		want     int
+		name          string
+		now, notAfter string
+		want          int
 	}{
-		{"thirty days", now.Add(30 * day), 30},
-		{"thirty days less a minute", now.Add(30*day - time.Minute), 29},
-		{"last day", now.Add(time.Hour), 0},
-		{"expired an hour ago", now.Add(-time.Hour), -1},
-		{"expired ten days ago", now.Add(-10 * day), -10},
+		{"thirty days", "2026-03-01T12:00:00Z", "2026-03-31T12:00:00Z", 30},
+		{"thirty days less a minute, same date", "2026-03-01T12:00:00Z", "2026-03-31T11:59:00Z", 30},
+		{"expires today, later", "2026-03-01T00:00:30Z", "2026-03-01T23:59:59Z", 0},
+		{"expires today, a minute ago", "2026-03-01T23:59:30Z", "2026-03-01T23:58:30Z", 0},
+		{"expires a minute after midnight", "2026-03-01T23:59:30Z", "2026-03-02T00:00:30Z", 1},
+		{"across 29 February", "2028-02-28T10:00:00Z", "2028-03-01T09:00:00Z", 2},
+		{"across 31 December", "2026-12-31T23:59:30Z", "2027-01-01T00:00:00Z", 1},
+		{"expired yesterday", "2026-03-01T00:00:30Z", "2026-02-28T23:59:59Z", -1},
+		{"expired ten days ago", "2026-03-11T12:00:00Z", "2026-03-01T12:00:00Z", -10},
+		{"another zone, same instant", "2026-03-01T23:30:00-02:00", "2026-03-02T12:00:00Z", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := (pushcert.Certificate{NotAfter: tt.notAfter}).DaysLeft(now); got != tt.want {
+			if got := (pushcert.Certificate{NotAfter: at(tt.notAfter)}).DaysLeft(at(tt.now)); got != tt.want {
 				t.Errorf("got %d, want %d", got, tt.want)
 			}
 		})

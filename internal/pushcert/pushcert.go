@@ -6,6 +6,8 @@ package pushcert
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pushcert/pushcert/internal/auth"
@@ -16,13 +18,48 @@ var (
 	// ErrNotFound means the thing asked for does not exist (no certificate
 	// yet, no pending CSR).
 	ErrNotFound = errors.New("not found")
-	// ErrConflict means a write was made against a stale version: someone
-	// else changed the certificate first. Nothing was written.
+	// ErrNoCSR means no certificate signing request is waiting for its
+	// certificate. It is an ErrNotFound.
+	ErrNoCSR = fmt.Errorf("no certificate signing request is waiting for a certificate: %w", ErrNotFound)
+	// ErrConflict means a write without a Precondition raced another: the
+	// certificate changed between the read the write was decided on and
+	// the write. Nothing was written.
 	ErrConflict = errors.New("the certificate was changed by someone else; reload and try again")
-	// ErrExists means a create was asked for while an active certificate
-	// exists. Nothing was written.
-	ErrExists = errors.New("a push certificate already exists; update it with PATCH")
+	// ErrPreconditionFailed means a write's Precondition did not hold: the
+	// certificate is no longer at a version the write was based on, either
+	// when the write began or when it was stored. Nothing was written.
+	ErrPreconditionFailed = errors.New("the certificate changed since the version this change was based on; nothing was changed")
+	// ErrExists means a first certificate was asked for while one is
+	// active. Nothing was written.
+	ErrExists = errors.New("a push certificate is already active; renew it instead of creating one")
 )
+
+// Precondition is what a write requires of the version it applies to: the
+// version a page showed, or an API request's If-Match (a list of
+// versions, or * for "the resource exists"). The zero Precondition
+// requires nothing.
+type Precondition struct {
+	Versions []int64 // the versions the write may apply to
+	Any      bool    // the resource exists (State.Exists), whatever its version
+}
+
+// AtVersion is the Precondition of a write based on version v.
+func AtVersion(v int64) Precondition {
+	return Precondition{Versions: []int64{v}}
+}
+
+// IsZero reports whether p requires nothing.
+func (p Precondition) IsZero() bool {
+	return !p.Any && len(p.Versions) == 0
+}
+
+// holds reports whether p is met by st.
+func (p Precondition) holds(st State) bool {
+	if p.IsZero() || p.Any && st.Exists() {
+		return true
+	}
+	return slices.Contains(p.Versions, st.Version)
+}
 
 // Codes of validation errors, stable for API clients.
 const (
@@ -82,6 +119,13 @@ type State struct {
 	UploadFailureReason string
 	LastModified        time.Time // last successful change; zero if none
 	LastModifiedBy      auth.User
+}
+
+// Exists reports whether the resource has anything to show: a
+// certificate, or at least an upload whose failure can be read. Before
+// that, the API answers 404 and If-Match: * does not hold.
+func (st State) Exists() bool {
+	return st.Certificate != nil || st.UploadStatus != UploadNone
 }
 
 // PendingKey is a key pair made for a CSR that was handed to an admin and

@@ -58,13 +58,23 @@ type Service struct {
 }
 
 // Update is a change to the push certificate, as sent by the upload form
-// or the API.
+// or the API: everything a write depends on, checked by the Service alone.
 type Update struct {
-	Actor            auth.User
-	AppleID          string // "" keeps the current one
-	Certificate      []byte // nil: change only the Apple ID
-	AllowTopicChange bool   // accept a certificate with another topic; every device must re-enroll
-	IfVersion        int64  // 0: apply to the current version
+	Actor auth.User
+	// AppleID is the Apple ID that created the certificate. Empty (or
+	// only spaces) keeps the stored one, for the form and the API alike;
+	// the first certificate needs one.
+	AppleID string
+	// Certificate is the file Apple issued, as uploaded; nil changes only
+	// the Apple ID. More than MaxUploadSize bytes is refused (TooLarge).
+	Certificate []byte
+	// AllowTopicChange accepts a certificate with another topic than the
+	// active one; every enrolled device must then re-enroll.
+	AllowTopicChange bool
+	// If is what the write requires of the current version; checked once
+	// against the state the write is decided on, and again by the store
+	// under its row lock.
+	If Precondition
 }
 
 // NewService returns a Service over st.
@@ -147,11 +157,14 @@ func (s *Service) GenerateCSR(ctx context.Context, actor auth.User) (PendingKey,
 }
 
 // LatestCSR returns the newest pending key (without its private key)
-// created within the lifetime, or ErrNotFound when there is none.
+// created within the lifetime, or ErrNoCSR when there is none.
 func (s *Service) LatestCSR(ctx context.Context) (PendingKey, error) {
 	// The status page asks on every view: the store reads one row and
 	// decrypts nothing, however many CSRs were handed out.
 	pk, err := s.st.LatestPendingKey(ctx, s.now().Add(-s.lifetime))
+	if errors.Is(err, ErrNotFound) {
+		return PendingKey{}, ErrNoCSR
+	}
 	if err != nil {
 		return PendingKey{}, err
 	}
@@ -176,23 +189,33 @@ func (s *Service) Status(ctx context.Context) (State, *PendingKey, error) {
 
 // Update applies a change with PATCH semantics: a certificate, an Apple
 // ID, or both. A refused certificate is answered with a *ValidationError
-// and changes nothing but the recorded upload status and reason; a stale
-// IfVersion is answered with ErrConflict and records nothing.
+// and changes nothing but the recorded upload status and reason. A
+// Precondition that does not hold, now or when the change is stored, is
+// answered with ErrPreconditionFailed; a change that raced another without
+// one with ErrConflict. Neither records anything.
 func (s *Service) Update(ctx context.Context, u Update) (State, error) {
 	cur, err := s.State(ctx)
 	if err != nil {
 		return State{}, err
 	}
-	return s.apply(ctx, cur, u)
+	if !u.If.holds(cur) {
+		return State{}, ErrPreconditionFailed
+	}
+	st, err := s.apply(ctx, cur, u)
+	return preconditioned(u, st, err)
 }
 
 // Create applies a change with POST semantics: it returns ErrExists when
 // an active certificate exists, requires a certificate, and otherwise
-// behaves as Update.
+// behaves as Update. The Precondition is checked first, as HTTP evaluates
+// If-Match before the method.
 func (s *Service) Create(ctx context.Context, u Update) (State, error) {
 	cur, err := s.State(ctx)
 	if err != nil {
 		return State{}, err
+	}
+	if !u.If.holds(cur) {
+		return State{}, ErrPreconditionFailed
 	}
 	if cur.Certificate != nil {
 		return State{}, ErrExists
@@ -204,7 +227,18 @@ func (s *Service) Create(ctx context.Context, u Update) (State, error) {
 			Message: "a certificate is required: upload the certificate file Apple issued (.pem)",
 		}
 	}
-	return s.apply(ctx, cur, u)
+	st, err := s.apply(ctx, cur, u)
+	return preconditioned(u, st, err)
+}
+
+// preconditioned turns the store's refusal of a stale write into
+// ErrPreconditionFailed when the write had a Precondition: the version it
+// was based on is gone, which is what the precondition was there to catch.
+func preconditioned(u Update, st State, err error) (State, error) {
+	if errors.Is(err, ErrConflict) && !u.If.IsZero() {
+		return State{}, ErrPreconditionFailed
+	}
+	return st, err
 }
 
 // History returns up to limit audit events, newest first; limit <= 0
@@ -226,19 +260,14 @@ func (s *Service) RotateKeys(ctx context.Context, actor auth.User) (int, error) 
 	return s.st.RotateKeys(ctx, Event{At: s.now(), Kind: EventKeysRotated, Actor: actor})
 }
 
-// apply runs the update rules, in order, against cur.
+// apply runs the update rules, in order, against cur. Every write it
+// makes expects cur.Version, so the store refuses it with ErrConflict if
+// anything changed since cur was read.
 func (s *Service) apply(ctx context.Context, cur State, u Update) (State, error) {
-	if u.IfVersion != 0 && u.IfVersion != cur.Version {
-		return State{}, ErrConflict
-	}
 	now := s.now()
 	upload := u.Certificate != nil
 	if len(u.Certificate) > MaxUploadSize {
-		return s.refuse(ctx, cur, u.Actor, nil, now, &ValidationError{
-			Field:   "certificate",
-			Code:    CodeTooLarge,
-			Message: "the certificate file is larger than 1 MiB, and a push certificate is about 2 KiB: upload the .pem file Apple issued",
-		})
+		return s.refuse(ctx, cur, u.Actor, nil, now, TooLarge())
 	}
 	if upload {
 		return s.upload(ctx, cur, u, now)
@@ -248,6 +277,17 @@ func (s *Service) apply(ctx context.Context, cur State, u Update) (State, error)
 		return State{}, ve
 	}
 	return s.setAppleID(ctx, cur, u.Actor, appleID, now)
+}
+
+// TooLarge is the refusal of a certificate file over MaxUploadSize. A
+// transport that stops reading a body over its own bound answers with it
+// too, so there is one rule and one message.
+func TooLarge() *ValidationError {
+	return &ValidationError{
+		Field:   "certificate",
+		Code:    CodeTooLarge,
+		Message: "the certificate file is larger than 1 MiB, and a push certificate is about 2 KiB: upload the .pem file Apple issued",
+	}
 }
 
 // appleID returns the new Apple ID ("" to keep the stored one), or why it

@@ -405,7 +405,7 @@ func TestUpdateAccepted(t *testing.T) {
 			return renew(e, t, pushcert.Update{})
 		}},
 		{name: "renewal against the current version", active: true, prepare: func(t *testing.T, e *env) accepted {
-			return renew(e, t, pushcert.Update{IfVersion: e.state(t).Version})
+			return renew(e, t, pushcert.Update{If: pushcert.AtVersion(e.state(t).Version)})
 		}},
 		{name: "renewal with a new Apple ID", active: true, prepare: func(t *testing.T, e *env) accepted {
 			a := renew(e, t, pushcert.Update{AppleID: "it@example.com"})
@@ -611,16 +611,16 @@ func TestUpdateStaleVersion(t *testing.T) {
 			topic := e.activeTopic(t)
 			e.clock.Advance(day)
 			pk := e.csr(t)
-			return pushcert.Update{Actor: admin, Certificate: e.issue(t, pk.CSRDER, applesim.Request{Topic: topic}), IfVersion: stale}
+			return pushcert.Update{Actor: admin, Certificate: e.issue(t, pk.CSRDER, applesim.Request{Topic: topic}), If: pushcert.AtVersion(stale)}
 		}},
 		{"refused certificate", func(_ *testing.T, _ *env, stale int64) pushcert.Update {
-			return pushcert.Update{Actor: admin, Certificate: []byte("Certificate value"), IfVersion: stale}
+			return pushcert.Update{Actor: admin, Certificate: []byte("Certificate value"), If: pushcert.AtVersion(stale)}
 		}},
 		{"Apple ID", func(_ *testing.T, _ *env, stale int64) pushcert.Update {
-			return pushcert.Update{Actor: admin, AppleID: "new@example.com", IfVersion: stale}
+			return pushcert.Update{Actor: admin, AppleID: "new@example.com", If: pushcert.AtVersion(stale)}
 		}},
 		{"nothing", func(_ *testing.T, _ *env, stale int64) pushcert.Update {
-			return pushcert.Update{Actor: admin, IfVersion: stale}
+			return pushcert.Update{Actor: admin, If: pushcert.AtVersion(stale)}
 		}},
 	}
 	for _, tt := range tests {
@@ -635,8 +635,8 @@ func TestUpdateStaleVersion(t *testing.T) {
 			before, beforeKey, beforeEvents, beforePending := e.state(t), e.activeKey(t), len(e.events(t)), e.pendingCount(t)
 
 			got, err := e.svc.Update(ctx, u)
-			if !errors.Is(err, pushcert.ErrConflict) {
-				t.Fatalf("got error %v, want ErrConflict", err)
+			if !errors.Is(err, pushcert.ErrPreconditionFailed) {
+				t.Fatalf("got error %v, want ErrPreconditionFailed", err)
 			}
 			if !reflect.DeepEqual(got, pushcert.State{}) {
 				t.Errorf("got state %+v, want the zero State", got)
@@ -672,6 +672,11 @@ func (s *interleavingStore) Activate(ctx context.Context, a pushcert.Activation)
 	return s.DB.Activate(ctx, a)
 }
 
+func (s *interleavingStore) SetAppleID(ctx context.Context, v int64, appleID string, e pushcert.Event) (pushcert.State, error) {
+	s.interleave()
+	return s.DB.SetAppleID(ctx, v, appleID, e)
+}
+
 func (s *interleavingStore) RecordUploadFailure(ctx context.Context, v int64, reason string, e pushcert.Event) (pushcert.State, error) {
 	s.interleave()
 	return s.DB.RecordUploadFailure(ctx, v, reason, e)
@@ -696,6 +701,32 @@ func TestUpdateConcurrentChange(t *testing.T) {
 				return pushcert.Update{Actor: admin, Certificate: e.issue(t, pk.CSRDER, applesim.Request{Topic: topic})}
 			},
 			wantErr: pushcert.ErrConflict, wantEvent: pushcert.EventAppleIDChanged,
+		},
+		{
+			// The precondition held when the service read the state; the
+			// store's check under the row lock is what catches the race.
+			name: "valid certificate based on the version read",
+			update: func(t *testing.T, e *env) pushcert.Update {
+				topic := e.activeTopic(t)
+				e.clock.Advance(day)
+				pk := e.csr(t)
+				return pushcert.Update{Actor: admin, Certificate: e.issue(t, pk.CSRDER, applesim.Request{Topic: topic}), If: pushcert.AtVersion(e.state(t).Version)}
+			},
+			wantErr: pushcert.ErrPreconditionFailed, wantEvent: pushcert.EventAppleIDChanged,
+		},
+		{
+			name: "Apple ID",
+			update: func(*testing.T, *env) pushcert.Update {
+				return pushcert.Update{Actor: admin, AppleID: "new@example.com"}
+			},
+			wantErr: pushcert.ErrConflict, wantEvent: pushcert.EventAppleIDChanged,
+		},
+		{
+			name: "Apple ID if the resource exists",
+			update: func(*testing.T, *env) pushcert.Update {
+				return pushcert.Update{Actor: admin, AppleID: "new@example.com", If: pushcert.Precondition{Any: true}}
+			},
+			wantErr: pushcert.ErrPreconditionFailed, wantEvent: pushcert.EventAppleIDChanged,
 		},
 		{
 			name: "refused certificate",
@@ -835,9 +866,9 @@ func TestCreate(t *testing.T) {
 			name: "stale version",
 			update: func(t *testing.T, e *env) pushcert.Update {
 				pk := e.csr(t)
-				return pushcert.Update{Actor: admin, AppleID: testAppleID, Certificate: e.issue(t, pk.CSRDER, applesim.Request{}), IfVersion: 99}
+				return pushcert.Update{Actor: admin, AppleID: testAppleID, Certificate: e.issue(t, pk.CSRDER, applesim.Request{}), If: pushcert.AtVersion(99)}
 			},
-			wantErr: pushcert.ErrConflict,
+			wantErr: pushcert.ErrPreconditionFailed,
 		},
 	}
 	for _, tt := range tests {
