@@ -2,15 +2,11 @@ package pushcert
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/guid"
@@ -290,49 +286,6 @@ func TooLarge() *ValidationError {
 	}
 }
 
-// appleID returns the new Apple ID ("" to keep the stored one), or why it
-// is refused. One is required on the first upload if none is stored.
-func (s *Service) appleID(cur State, raw string, upload bool) (string, *ValidationError) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" && !(upload && cur.AppleID == "") {
-		return "", nil
-	}
-	id, ok := parseAppleID(raw)
-	if !ok {
-		return "", &ValidationError{
-			Field:   "appleIdentifier",
-			Code:    CodeInvalidAppleID,
-			Message: "enter the Apple ID (an email address) that created the certificate at Apple's portal",
-		}
-	}
-	return id, nil
-}
-
-// parseAppleID accepts a bare email address: no display name, no angle
-// brackets or comments, a domain with a dot, within RFC 5321's lengths.
-func parseAppleID(s string) (string, bool) {
-	if s == "" || len(s) > 254 || !utf8.ValidString(s) {
-		return "", false
-	}
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return "", false
-		}
-	}
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Name != "" || addr.Address != s {
-		return "", false
-	}
-	at := strings.LastIndexByte(s, '@')
-	local, domain := s[:at], s[at+1:]
-	if local == "" || len(local) > 64 || len(domain) > 253 ||
-		!strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") ||
-		strings.HasSuffix(domain, ".") || strings.HasPrefix(domain, "[") {
-		return "", false
-	}
-	return s, true
-}
-
 // setAppleID changes only the Apple ID of an installation that has a
 // certificate.
 func (s *Service) setAppleID(ctx context.Context, cur State, actor auth.User, appleID string, now time.Time) (State, error) {
@@ -426,131 +379,6 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time
 		return s.refuse(ctx, cur, u.Actor, &d, now, s.keyMismatch())
 	}
 	return st, err
-}
-
-// keyMismatch is the refusal of a certificate whose key matches neither a
-// pending key nor the active key.
-func (s *Service) keyMismatch() *ValidationError {
-	return &ValidationError{Field: "certificate", Code: CodeKeyMismatch,
-		Message: fmt.Sprintf("this certificate was issued for a CSR that pushcert did not generate (or one older than %s): download a new CSR from pushcert, upload it at Apple's portal, and upload the certificate Apple returns", lifetimeText(s.lifetime))}
-}
-
-// check applies the certificate rules in order. It returns the pending key
-// the certificate was issued for ("" when it matches the active key), a
-// *ValidationError, or a store error.
-func (s *Service) check(ctx context.Context, cur State, c *x509.Certificate, d Certificate, allowTopicChange bool, now time.Time) (string, error) {
-	switch {
-	case d.Topic == "":
-		return "", &ValidationError{Field: "certificate", Code: CodeNotMDMCertificate,
-			Message: "this is not an MDM push certificate: it has no topic (subject UID); create an MDM push certificate at Apple's Push Certificates Portal"}
-	case !strings.HasPrefix(d.Topic, mdmTopicPrefix):
-		return "", &ValidationError{Field: "certificate", Code: CodeNotMDMCertificate,
-			Message: fmt.Sprintf("this is not an MDM push certificate: its topic %q does not start with %s; create an MDM push certificate at Apple's Push Certificates Portal", clip(d.Topic), mdmTopicPrefix)}
-	case now.Before(d.NotBefore):
-		return "", &ValidationError{Field: "certificate", Code: CodeNotYetValid,
-			Message: fmt.Sprintf("this certificate is not valid until %s: check this server's clock, or upload it again then", d.NotBefore.Format("2006-01-02 15:04 UTC"))}
-	case now.After(d.NotAfter):
-		return "", &ValidationError{Field: "certificate", Code: CodeExpired,
-			Message: fmt.Sprintf("this certificate expired on %s: renew it at Apple's Push Certificates Portal with the Apple ID that created it, and upload the new one", d.NotAfter.Format(time.DateOnly))}
-	}
-	if !s.trustedIssuer(c, now) {
-		return "", &ValidationError{Field: "certificate", Code: CodeUntrustedIssuer,
-			Message: fmt.Sprintf("this certificate was not issued by Apple (its issuer is %q): upload the certificate from Apple's Push Certificates Portal", clip(d.Issuer))}
-	}
-	pendingID, ok, err := s.matchKey(ctx, c, now)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		return "", s.keyMismatch()
-	}
-	if active := cur.Certificate; active != nil {
-		if active.Topic != d.Topic && !allowTopicChange {
-			renew := "with the Apple ID that created it"
-			if cur.AppleID != "" {
-				renew = "signed in as " + cur.AppleID
-			}
-			return "", &ValidationError{Field: "certificate", Code: CodeTopicMismatch,
-				Message: fmt.Sprintf("the topic changed from %s to %s: this happens when the certificate is created anew instead of renewed, or with another Apple ID, and every enrolled device would have to re-enroll; renew the existing certificate at Apple's Push Certificates Portal %s, or confirm the topic change if every device is to re-enroll", clip(active.Topic), clip(d.Topic), renew)}
-		}
-		if active.Topic == d.Topic && d.NotAfter.Before(active.NotAfter) {
-			return "", &ValidationError{Field: "certificate", Code: CodeOlderCertificate,
-				Message: fmt.Sprintf("this certificate expires on %s, before the active one (%s): upload the newest certificate from Apple's Push Certificates Portal", d.NotAfter.Format(time.DateOnly), active.NotAfter.Format(time.DateOnly))}
-		}
-	}
-	return pendingID, nil
-}
-
-// trustedIssuer accepts Apple's issuer by name (Apple's intermediate is not
-// shipped with pushcert), any issuer in development, and otherwise a chain
-// to a configured root.
-func (s *Service) trustedIssuer(c *x509.Certificate, now time.Time) bool {
-	switch {
-	case strings.HasPrefix(c.Issuer.CommonName, appleIssuerPrefix):
-		return true
-	case s.cfg.AllowAnyIssuer:
-		return true
-	case s.cfg.TrustRoots == nil:
-		return false
-	}
-	_, err := c.Verify(x509.VerifyOptions{
-		Roots:       s.cfg.TrustRoots,
-		CurrentTime: now,
-		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	return err == nil
-}
-
-// matchKey finds the key c was issued for: a pending key from the
-// lifetime (looked up by public-key hash, then compared) or the active key.
-func (s *Service) matchKey(ctx context.Context, c *x509.Certificate, now time.Time) (pendingID string, ok bool, err error) {
-	if hash, err := PublicKeyHash(c.PublicKey); err == nil {
-		// Only the pending keys with the certificate's public-key hash are
-		// read and decrypted. Each is still compared with the certificate's
-		// key, so a stored hash alone never decides a match.
-		pending, err := s.st.PendingKeysByHash(ctx, strings.ToLower(hash), now.Add(-s.lifetime))
-		if err != nil {
-			return "", false, err
-		}
-		for _, pk := range pending {
-			if !strings.EqualFold(pk.PublicKeyHash, hash) {
-				continue
-			}
-			same, err := keyMatches(pk.KeyDER, c.PublicKey)
-			if err != nil {
-				return "", false, fmt.Errorf("read pending key %s: %w", pk.ID, err)
-			}
-			if same {
-				return pk.ID, true, nil
-			}
-		}
-	}
-	active, err := s.st.ActiveKey(ctx)
-	if errors.Is(err, ErrNotFound) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, err
-	}
-	same, err := keyMatches(active, c.PublicKey)
-	if err != nil {
-		return "", false, fmt.Errorf("read active key: %w", err)
-	}
-	return "", same, nil
-}
-
-// keyMatches reports whether the PKCS#8 private key is the one behind pub.
-func keyMatches(keyDER []byte, pub crypto.PublicKey) (bool, error) {
-	k, err := x509.ParsePKCS8PrivateKey(keyDER)
-	if err != nil {
-		return false, errors.New("stored key is not PKCS#8")
-	}
-	signer, ok := k.(crypto.Signer)
-	if !ok {
-		return false, errors.New("stored key cannot sign")
-	}
-	eq, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
-	return ok && eq.Equal(pub), nil
 }
 
 // refuse records a refused upload (status failed, reason, audit event) and
