@@ -6,14 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pushcert/pushcert/internal/alert"
 )
 
 // configMode says what the configuration is for: serving needs everything,
@@ -25,8 +20,10 @@ const (
 	modeRotate
 )
 
-// config is every setting of a pushcert process. Each field is a flag and a
-// PUSHCERT_* environment variable; see README.md for the table.
+// config is every setting of a pushcert process, as settings declares
+// them: each is a flag and a PUSHCERT_* environment variable (README.md
+// has the table). parseConfig fills it and checks it; nothing changes it
+// afterwards, and development mode makes a completed copy (devConfig).
 type config struct {
 	Dev bool
 
@@ -74,228 +71,80 @@ type config struct {
 	LogLevel  string
 }
 
+// setting declares one setting: its flag, its variable, its defaults, when
+// it is required, and how its text is read into the config.
+type setting struct {
+	name string // the flag's name; the variable is envName(name)
+	help string
+	// def is the default, devDef the default with -dev where it differs;
+	// derive computes a default from the settings declared before it.
+	def, devDef string
+	derive      func() string
+	need        need
+	why         string // said after "required" when the setting is missing
+	boolean     bool   // a switch: -dev means -dev=true
+	list        bool   // comma-separated: set means with at least one entry
+	// set reads a value that is not blank into the config; its error is
+	// the problem reported for the setting.
+	set func(v string) error
+	// check, run once every setting is read, compares the setting with
+	// those declared after it.
+	check func() error
+}
+
+// need says when a setting must not be blank. -dev provides every
+// setting itself.
+type need int
+
+const (
+	optional      need = iota
+	neededAlways       // outside -dev, by every command
+	neededToServe      // outside -dev, by the server
+)
+
 func envName(flagName string) string {
 	return "PUSHCERT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseConfig reads flags from args with defaults taken from getenv, then
-// validates every setting at once. A usage or validation error names every
-// bad setting; secret values never appear in it.
+// parseConfig reads every setting from its flag in args or else from its
+// variable through getenv, fills in the defaults, then checks every setting
+// at once. A usage or validation error names every bad setting; secret
+// values never appear in it.
 func parseConfig(name string, mode configMode, args []string, getenv func(string) string, usage io.Writer) (*config, error) {
 	c := &config{}
+	settings := c.settings()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usage)
-
-	str := func(p *string, flagName, def, help string) {
-		v := getenv(envName(flagName))
-		if v == "" {
-			v = def
-		}
-		fs.StringVar(p, flagName, v, help+" ("+envName(flagName)+")")
+	flags := make([]flagValue, len(settings))
+	for i, s := range settings {
+		flags[i].boolean = s.boolean
+		fs.Var(&flags[i], s.name, s.usage())
 	}
-	var problems []string
-	bad := func(flagName, format string, a ...any) {
-		problems = append(problems, fmt.Sprintf("%s (-%s): %s", envName(flagName), flagName, fmt.Sprintf(format, a...)))
-	}
-	boolean := func(p *bool, flagName, help string) {
-		def := false
-		if v := getenv(envName(flagName)); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				bad(flagName, "want true or false")
-			}
-			def = b
-		}
-		fs.BoolVar(p, flagName, def, help+" ("+envName(flagName)+")")
-	}
-	var previous, scopes, admins, viewers, lifetime, thresholds, alertInterval, shutdown string
-	boolean(&c.Dev, "dev", "run on loopback with an embedded OpenID provider, demo users, a local SQLite file and generated secrets")
-	str(&c.ListenAddr, "listen-addr", "", "address to listen on (default :8080, or 127.0.0.1:8080 with -dev)")
-	str(&c.DevProviderAddr, "dev-provider-addr", "", "with -dev: loopback address of the embedded OpenID provider (default: the listen port + 1)")
-	str(&c.BaseURL, "base-url", "", "external URL of pushcert, as users' browsers reach it, e.g. https://pushcert.example.com")
-	str(&c.DataDir, "data-dir", "", "folder for the SQLite database and dev files (default ./pushcert-data)")
-	str(&c.DatabaseURL, "database-url", "", "sqlite:PATH (default sqlite:DATA_DIR/pushcert.db) or postgres://... for a shared database")
-	str(&c.Organization, "organization", "", "organization name written into the CSR subject")
-	str(&c.KeyEncryptionSecret, "key-encryption-secret", "", "secret (at least 32 characters) that encrypts private keys at rest")
-	str(&previous, "key-encryption-secrets-previous", "", "comma-separated earlier key-encryption secrets, for reading keys during rotation")
-	str(&c.SessionSecret, "session-secret", "", "secret (at least 32 characters) that signs and encrypts session cookies")
-	str(&lifetime, "session-lifetime", "8h", "how long a sign-in lasts")
-	str(&c.OIDCIssuer, "oidc-issuer", "", "OpenID Connect issuer URL")
-	str(&c.OIDCClientID, "oidc-client-id", "", "OpenID Connect client ID")
-	str(&c.OIDCClientSecret, "oidc-client-secret", "", "OpenID Connect client secret (empty for a public client with PKCE)")
-	str(&c.OIDCAudience, "oidc-audience", "", "audience API bearer tokens must carry (default the client ID)")
-	str(&scopes, "oidc-scopes", "openid,email,profile", "comma-separated scopes to request at sign-in")
-	str(&c.GroupsClaim, "groups-claim", "groups", "ID-token claim that lists the user's groups")
-	str(&admins, "admin-groups", "", "comma-separated groups whose members may generate CSRs and upload certificates")
-	str(&viewers, "viewer-groups", "", "comma-separated groups whose members may view the certificate")
-	str(&c.VendorCertFile, "vendor-cert", "", "PEM file: MDM vendor signing certificate (optional)")
-	str(&c.VendorKeyFile, "vendor-key", "", "PEM file: MDM vendor signing private key (optional)")
-	str(&c.VendorChainFile, "vendor-chain", "", "PEM file: the vendor certificate's chain up to the root (optional)")
-	str(&c.TrustBundleFile, "trust-bundle", "", "PEM file: extra certificate authorities whose push certificates are accepted (optional)")
-	boolean(&c.AllowAnyIssuer, "allow-any-issuer", "accept push certificates from any issuer (testing only)")
-	str(&c.AlertWebhookURL, "alert-webhook-url", "", "URL that receives expiry and upload-failure alerts as JSON (optional)")
-	str(&thresholds, "alert-thresholds", "30,14,7,3,1", "comma-separated days before expiry at which an alert is sent")
-	str(&alertInterval, "alert-interval", "1h", "how often the certificate is checked for alerts")
-	str(&c.MetricsToken, "metrics-token", "", "bearer token /metrics requires (optional; open when empty)")
-	str(&shutdown, "shutdown-timeout", "20s", "how long in-flight requests may take to finish after SIGTERM")
-	str(&c.PprofAddr, "pprof-addr", "", "loopback address that serves net/http/pprof's profiles under /debug/pprof/, like 127.0.0.1:6060 (optional; off when empty)")
-	str(&c.LogFormat, "log-format", "", "json or text (default json, text with -dev)")
-	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-
-	c.KeyEncryptionSecretsPrevious = splitList(previous)
-	c.OIDCScopes = splitList(scopes)
-	c.AdminGroups = splitList(admins)
-	c.ViewerGroups = splitList(viewers)
-	if d, err := time.ParseDuration(lifetime); err != nil || d < time.Minute || d > 30*24*time.Hour {
-		bad("session-lifetime", "want a duration between 1m and 720h, like 8h")
-	} else {
-		c.SessionLifetime = d
-	}
-
-	if t, err := alert.ParseThresholds(thresholds); err != nil {
-		bad("alert-thresholds", "%v, like 30,14,7,3,1", err)
-	} else {
-		c.AlertThresholds = t
-	}
-	if d, err := time.ParseDuration(alertInterval); err != nil || d < 100*time.Millisecond || d > 24*time.Hour {
-		bad("alert-interval", "want a duration between 100ms and 24h, like 1h")
-	} else {
-		c.AlertInterval = d
-	}
-	if d, err := time.ParseDuration(shutdown); err != nil || d < 0 || d > 10*time.Minute {
-		bad("shutdown-timeout", "want a duration between 0s and 10m, like 20s")
-	} else {
-		c.ShutdownTimeout = d
-	}
-	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
-		bad("metrics-token", "too short: use at least 16 characters, e.g. from `openssl rand -hex 32`")
-	}
-
-	if c.Dev {
-		c.applyDevDefaults()
-	}
-	if c.ListenAddr == "" {
-		c.ListenAddr = ":8080"
-	}
-	if c.DataDir == "" {
-		c.DataDir = "pushcert-data"
-	}
-	if c.DatabaseURL == "" {
-		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "pushcert.db")
-	}
-	if c.OIDCAudience == "" {
-		c.OIDCAudience = c.OIDCClientID
-	}
-	if c.LogFormat == "" {
-		c.LogFormat = "json"
-		if c.Dev {
-			c.LogFormat = "text"
+	var problems []string
+	// Settings are read in the order they are declared: -dev first, as the
+	// others' defaults and rules depend on it.
+	for i, s := range settings {
+		v := flags[i].text
+		if !flags[i].given {
+			v = getenv(envName(s.name))
+		}
+		if err := s.read(c.Dev, mode, v); err != nil {
+			problems = append(problems, s.problem(err))
 		}
 	}
-
-	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
-		bad("listen-addr", "want host:port, like :8080")
-	} else if c.Dev && !isLoopbackAddr(c.ListenAddr) {
-		bad("listen-addr", "dev mode only listens on a loopback address, like 127.0.0.1:8080")
-	}
-	// Profiles have no sign-in and tell a lot about the process: the
-	// command line (flags may carry secrets), its code, where its memory
-	// goes and every goroutine's stack. So they are served on loopback
-	// only, in production and -dev alike.
-	if c.PprofAddr != "" {
-		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
-			bad("pprof-addr", "want host:port, like 127.0.0.1:6060")
-		} else if !isLoopbackAddr(c.PprofAddr) {
-			bad("pprof-addr", "profiles are served without sign-in, so only on a loopback address, like 127.0.0.1:6060")
-		}
-	}
-	if !c.Dev {
-		required := []struct{ flag, value string }{
-			{"organization", c.Organization},
-			{"key-encryption-secret", c.KeyEncryptionSecret},
-		}
-		if mode == modeServe {
-			required = append(required, []struct{ flag, value string }{
-				{"base-url", c.BaseURL},
-				{"session-secret", c.SessionSecret},
-				{"oidc-issuer", c.OIDCIssuer},
-				{"oidc-client-id", c.OIDCClientID},
-			}...)
-		}
-		for _, r := range required {
-			if strings.TrimSpace(r.value) == "" {
-				bad(r.flag, "required")
-			}
-		}
-		if mode == modeServe && len(c.AdminGroups) == 0 {
-			bad("admin-groups", "required: name at least one group whose members may change the certificate")
-		}
-	}
-	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("base-url", "want an absolute http(s) URL, like https://pushcert.example.com")
-		} else {
-			c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
-		}
-	}
-	if c.OIDCIssuer != "" && !c.Dev {
-		if u, err := url.Parse(c.OIDCIssuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("oidc-issuer", "want an absolute http(s) URL")
-		}
-	}
-	if c.KeyEncryptionSecret != "" && len(c.KeyEncryptionSecret) < 32 {
-		bad("key-encryption-secret", "too short: use at least 32 characters, e.g. from `openssl rand -base64 32`")
-	}
-	for _, p := range c.KeyEncryptionSecretsPrevious {
-		if len(p) < 16 {
-			bad("key-encryption-secrets-previous", "an entry is too short to be a key-encryption secret")
-		}
-	}
-	if c.SessionSecret != "" && len(c.SessionSecret) < 32 {
-		bad("session-secret", "too short: use at least 32 characters, e.g. from `openssl rand -base64 32`")
-	}
-	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		bad("database-url", "want sqlite:PATH or postgres://USER@HOST/DB")
-	}
-	if (c.VendorCertFile == "") != (c.VendorKeyFile == "") {
-		bad("vendor-cert", "set the vendor certificate and the vendor key together")
-	}
-	if c.VendorChainFile != "" && c.VendorCertFile == "" {
-		bad("vendor-chain", "a chain needs the vendor certificate and key too")
-	}
-	for _, f := range []struct{ flag, path string }{
-		{"vendor-cert", c.VendorCertFile}, {"vendor-key", c.VendorKeyFile},
-		{"vendor-chain", c.VendorChainFile}, {"trust-bundle", c.TrustBundleFile},
-	} {
-		if f.path == "" {
+	for _, s := range settings {
+		if s.check == nil {
 			continue
 		}
-		if _, err := os.Stat(f.path); err != nil {
-			bad(f.flag, "cannot read %s", f.path)
+		if err := s.check(); err != nil {
+			problems = append(problems, s.problem(err))
 		}
-	}
-	if c.AlertWebhookURL != "" {
-		if u, err := url.Parse(c.AlertWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("alert-webhook-url", "want an absolute http(s) URL")
-		}
-	}
-	if c.LogFormat != "json" && c.LogFormat != "text" {
-		bad("log-format", "want json or text")
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log-level", "want debug, info, warn or error")
-	}
-	if c.GroupsClaim == "" {
-		bad("groups-claim", "required")
 	}
 	if len(problems) > 0 {
 		return nil, &configError{problems: problems}
@@ -303,26 +152,88 @@ func parseConfig(name string, mode configMode, args []string, getenv func(string
 	return c, nil
 }
 
-// applyDevDefaults fills what -dev provides: loopback, a local data folder,
-// demo groups. The OIDC provider and secrets are set up by run.
-func (c *config) applyDevDefaults() {
-	if c.ListenAddr == "" {
-		c.ListenAddr = "127.0.0.1:8080"
+// read fills in the default when v is blank, then sets the value.
+func (s setting) read(dev bool, mode configMode, v string) error {
+	if s.blank(v) {
+		v = s.defaultValue(dev)
 	}
-	if c.DataDir == "" {
-		c.DataDir = "pushcert-data"
+	if !s.blank(v) {
+		return s.set(v)
 	}
-	if c.Organization == "" {
-		c.Organization = "Example Organization (development)"
+	if !dev && (s.need == neededAlways || s.need == neededToServe && mode == modeServe) {
+		if s.why != "" {
+			return errors.New("required: " + s.why)
+		}
+		return errors.New("required")
 	}
-	if len(c.AdminGroups) == 0 {
-		c.AdminGroups = []string{"pushcert-admins"}
-	}
-	if len(c.ViewerGroups) == 0 {
-		c.ViewerGroups = []string{"pushcert-viewers"}
-	}
-	c.AllowAnyIssuer = false
+	return nil
 }
+
+func (s setting) blank(v string) bool {
+	if s.list {
+		return len(splitList(v)) == 0
+	}
+	return strings.TrimSpace(v) == ""
+}
+
+func (s setting) defaultValue(dev bool) string {
+	switch {
+	case dev && s.devDef != "":
+		return s.devDef
+	case s.derive != nil:
+		return s.derive()
+	}
+	return s.def
+}
+
+// usage is the flag's help: what it is for, its defaults and its variable.
+func (s setting) usage() string {
+	u := s.help
+	switch {
+	case s.def != "" && s.devDef != "":
+		u += fmt.Sprintf(" (default %s, or %s with -dev)", s.def, s.devDef)
+	case s.def != "":
+		u += " (default " + s.def + ")"
+	case s.devDef != "":
+		u += " (with -dev: default " + s.devDef + ")"
+	}
+	return u + " (" + envName(s.name) + ")"
+}
+
+// problem is one line of a configError: the setting's variable and flag,
+// then what is wrong.
+func (s setting) problem(err error) string {
+	return fmt.Sprintf("%s (-%s): %v", envName(s.name), s.name, err)
+}
+
+// flagValue is a setting's text as given on the command line. Its flag
+// has no default of its own: the variable is read when the flag is not
+// given, so that -help never prints a secret taken from the environment.
+type flagValue struct {
+	text    string
+	given   bool
+	boolean bool
+}
+
+func (f *flagValue) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.text
+}
+
+func (f *flagValue) Set(v string) error {
+	if f.boolean {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return errors.New("want true or false")
+		}
+	}
+	f.text, f.given = v, true
+	return nil
+}
+
+// IsBoolFlag lets a switch be given without a value.
+func (f *flagValue) IsBoolFlag() bool { return f.boolean }
 
 // configError lists every bad setting, one per line.
 type configError struct{ problems []string }

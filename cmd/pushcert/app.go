@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/pushcert/pushcert/internal/alert"
+	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/store"
+	"github.com/pushcert/pushcert/web"
+)
+
+// newHandler assembles the application, pages and API: the certificate
+// service over st, which pokes checker after every write, and sign-in at
+// the configured OpenID provider, discovered once here.
+func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB, checker *alert.Checker, sign *signing, devCA *applesim.CA, now func() time.Time) (http.Handler, error) {
+	svc := newService(cfg, pokingStore{DB: st, poke: checker.Poke}, sign, devCA, now)
+	authn, err := web.NewAuthenticator(ctx, log, web.AuthConfig{
+		Issuer:          cfg.OIDCIssuer,
+		ClientID:        cfg.OIDCClientID,
+		ClientSecret:    cfg.OIDCClientSecret,
+		Audience:        cfg.OIDCAudience,
+		Scopes:          cfg.OIDCScopes,
+		BaseURL:         cfg.BaseURL,
+		GroupsClaim:     cfg.GroupsClaim,
+		AdminGroups:     cfg.AdminGroups,
+		ViewerGroups:    cfg.ViewerGroups,
+		SessionSecret:   cfg.SessionSecret,
+		SessionLifetime: cfg.SessionLifetime,
+		SecureCookies:   !cfg.Dev,
+		Dev:             cfg.Dev,
+		Now:             now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return web.NewServer(log, authn, svc, web.NewOps(log, st, cfg.MetricsToken), cfg.BaseURL, cfg.Organization, devCA), nil
+}
+
+// newService builds the certificate service over st with the configured
+// vendor signing and trusted issuers, and in development mode the CA that
+// plays Apple.
+func newService(cfg *config, st pushcert.Store, s *signing, devCA *applesim.CA, now func() time.Time) *pushcert.Service {
+	roots := s.roots
+	if devCA != nil {
+		if roots == nil {
+			roots = x509.NewCertPool()
+		}
+		roots.AddCert(devCA.Cert)
+	}
+	return pushcert.NewService(st, pushcert.Config{
+		Organization:   cfg.Organization,
+		Vendor:         s.vendor,
+		TrustRoots:     roots,
+		AllowAnyIssuer: cfg.AllowAnyIssuer,
+		Now:            now,
+	})
+}
