@@ -554,6 +554,10 @@ func TestAPIIgnoresCookies(t *testing.T) {
 	}
 }
 
+// TestAPITokenRefusals sends tokens that fail each of the verifier's checks:
+// every one gets the same 401 answer, and the log line names the check it
+// failed, so an operator can tell an expired token from one minted for
+// another application.
 func TestAPITokenRefusals(t *testing.T) {
 	app := webtest.New(t, webtest.Options{})
 	foreign := webtest.New(t, webtest.Options{}) // another provider: another issuer and key
@@ -575,19 +579,39 @@ func TestAPITokenRefusals(t *testing.T) {
 		return tok
 	}
 	tests := []struct {
-		name  string
-		token func(t *testing.T) string
+		name       string
+		token      func(t *testing.T) string
+		wantReason string // the reason the refusal is logged with
 	}{
+		{"no token", func(t *testing.T) string { return "" }, "missing"},
 		{"expired", func(t *testing.T) string {
 			return sign(t, claims(func(c map[string]any) { c["exp"] = now.Add(-time.Minute).Unix(); c["iat"] = now.Add(-time.Hour).Unix() }))
-		}},
+		}, "expired"},
 		{"wrong audience", func(t *testing.T) string {
 			return sign(t, claims(func(c map[string]any) { c["aud"] = "some-other-app" }))
-		}},
+		}, "wrong audience"},
 		{"wrong issuer", func(t *testing.T) string {
 			return sign(t, claims(func(c map[string]any) { c["iss"] = "https://evil.example/oidc" }))
-		}},
-		{"from another provider", func(t *testing.T) string { return foreign.Token(t, "admin") }},
+		}, "wrong issuer"},
+		// A token that fails several checks is refused for the first, in
+		// the verifier's order: signature, issuer, audience, expiry.
+		{"expired and for another audience", func(t *testing.T) string {
+			return sign(t, claims(func(c map[string]any) { c["aud"] = "some-other-app"; c["exp"] = now.Add(-time.Minute).Unix() }))
+		}, "wrong audience"},
+		// The claims' own text must not decide the reason.
+		{"wrong audience named like another problem", func(t *testing.T) string {
+			return sign(t, claims(func(c map[string]any) { c["aud"] = "expired-issuer-signature" }))
+		}, "wrong audience"},
+		{"wrong issuer named like another problem", func(t *testing.T) string {
+			return sign(t, claims(func(c map[string]any) { c["iss"] = "https://expired.example/audience" }))
+		}, "wrong issuer"},
+		{"not valid yet", func(t *testing.T) string {
+			return sign(t, claims(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() }))
+		}, "malformed"},
+		{"no subject", func(t *testing.T) string {
+			return sign(t, claims(func(c map[string]any) { delete(c, "sub") }))
+		}, "malformed"},
+		{"from another provider", func(t *testing.T) string { return foreign.Token(t, "admin") }, "bad signature"},
 		{"signed by an unknown key", func(t *testing.T) string {
 			key, _ := rsa.GenerateKey(rand.Reader, 2048)
 			tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims(claims(func(map[string]any) {})))
@@ -596,7 +620,7 @@ func TestAPITokenRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			return s
-		}},
+		}, "bad signature"},
 		{"alg none", func(t *testing.T) string {
 			tok := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims(claims(func(map[string]any) {})))
 			s, err := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
@@ -604,25 +628,32 @@ func TestAPITokenRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			return s
-		}},
+		}, "bad signature"},
 		{"signature stripped", func(t *testing.T) string {
 			s := sign(t, claims(func(map[string]any) {}))
 			return s[:strings.LastIndex(s, ".")+1]
-		}},
+		}, "bad signature"},
 		{"payload swapped", func(t *testing.T) string {
 			viewer := strings.Split(app.Token(t, "viewer"), ".")
 			admin := base64.RawURLEncoding.EncodeToString(mustJSON(claims(func(map[string]any) {})))
 			return viewer[0] + "." + admin + "." + viewer[2]
-		}},
-		{"garbage", func(t *testing.T) string { return "not.a.token" }},
+		}, "bad signature"},
+		{"garbage", func(t *testing.T) string { return "not.a.token" }, "malformed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			logged := len(app.Logs.String())
 			resp, body := apiCall(t, app, http.MethodGet, "/v1.0/deviceManagement/applePushNotificationCertificate", tt.token(t))
 			if resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("got %d, want 401", resp.StatusCode)
 			}
+			if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer error="invalid_token"` {
+				t.Errorf("got WWW-Authenticate %q, want %q", got, `Bearer error="invalid_token"`)
+			}
 			assertErrorShape(t, resp, body, "InvalidAuthenticationToken")
+			if got := refusalReasons(t, app.Logs.String()[logged:]); len(got) != 1 || got[0] != tt.wantReason {
+				t.Errorf("got refusals logged with reasons %q, want one with %q", got, tt.wantReason)
+			}
 		})
 	}
 	t.Run("valid token accepted", func(t *testing.T) {
@@ -631,6 +662,23 @@ func TestAPITokenRefusals(t *testing.T) {
 			t.Fatalf("got %d, want access", resp.StatusCode)
 		}
 	})
+}
+
+// refusalReasons returns the reasons of the "bearer token refused" lines in
+// a JSON log.
+func refusalReasons(t *testing.T, logs string) []string {
+	t.Helper()
+	var reasons []string
+	for line := range strings.Lines(logs) {
+		var rec struct{ Msg, Reason string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg == "bearer token refused" {
+			reasons = append(reasons, rec.Reason)
+		}
+	}
+	return reasons
 }
 
 func mustJSON(v any) []byte {
