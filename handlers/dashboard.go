@@ -16,10 +16,6 @@ import (
 	"github.com/pushcert/pushcert/views"
 )
 
-// ExpiresSoonDays is how many days before expiry the status page turns to
-// "expires soon" when the configuration does not say: Apple's portal
-// allows renewing well before, and 30 days leaves time for a change window.
-const ExpiresSoonDays = 30
 
 // historyLimit is how many audit events the history page shows.
 const historyLimit = 200
@@ -101,18 +97,17 @@ func loadStatus(ctx context.Context, svc *pushcert.Service, now time.Time) (view
 	if err != nil {
 		return views.StatusView{}, err
 	}
-	v := statusView(st, pending, now)
-	v.ExpiresSoonDays = ExpiresSoonDays
-	v.CSRLifetimeDays = int(svc.PendingKeyLifetime().Hours() / 24)
-	return v, nil
+	return statusView(st, pending, now, svc.ExpiresSoonDays(), int(svc.PendingKeyLifetime().Hours()/24)), nil
 }
 
 // statusView works out the status page from the state, the latest pending
 // CSR (nil if none) and the time.
-func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time) views.StatusView {
+func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time, expiresSoonDays, csrLifetimeDays int) views.StatusView {
 	v := views.StatusView{
-		AppleID: st.AppleID,
-		Form:    views.UploadForm{AppleID: st.AppleID, Version: st.Version},
+		AppleID:         st.AppleID,
+		Form:            views.UploadForm{AppleID: st.AppleID, Version: st.Version},
+		ExpiresSoonDays: expiresSoonDays,
+		CSRLifetimeDays: csrLifetimeDays,
 	}
 	if !st.LastModified.IsZero() {
 		v.LastChange = formatTime(st.LastModified)
@@ -162,7 +157,7 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time) 
 		v.State = views.StateNotSetUp
 	case v.Certificate.Expired:
 		v.State = views.StateExpired
-	case v.Certificate.DaysLeft <= ExpiresSoonDays:
+	case v.Certificate.DaysLeft <= expiresSoonDays:
 		v.State = views.StateExpiresSoon
 	default:
 		v.State = views.StateActive

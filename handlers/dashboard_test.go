@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -371,6 +372,39 @@ func TestStatusViewRelativeDays(t *testing.T) {
 		t.Run(tt.notAfter.Format(time.RFC3339), func(t *testing.T) {
 			if got := relativeDays((pushcert.Certificate{NotAfter: tt.notAfter}).DaysLeft(now)); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDashboardLifetimesFromConfig: the days the page counts and names, when
+// the certificate expires soon and how long a CSR stays usable, are the
+// service's configuration, not numbers written into the page.
+func TestDashboardLifetimesFromConfig(t *testing.T) {
+	for _, tt := range []struct {
+		expiresSoon, csrDays, daysLeft int
+		want                           views.State
+	}{
+		{expiresSoon: 60, csrDays: 45, daysLeft: 50, want: views.StateExpiresSoon},
+		{expiresSoon: 20, csrDays: 120, daysLeft: 25, want: views.StateActive},
+	} {
+		t.Run(fmt.Sprintf("expires soon at %d days, %d days left", tt.expiresSoon, tt.daysLeft), func(t *testing.T) {
+			e := newEnvWith(t, pushcert.Config{Organization: "Example Corp", ExpiresSoonDays: tt.expiresSoon,
+				PendingKeyLifetime: time.Duration(tt.csrDays) * 24 * time.Hour})
+			e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, tt.daysLeft)})
+			w := httptest.NewRecorder()
+			NewDashboard(discardLogger(), e.svc, false).Show(w, as(httptest.NewRequest(http.MethodGet, "/", nil), admin))
+			body := w.Body.String()
+			if states := findTestID(t, body, "status-state"); len(states) != 1 || states[0].attrs["data-state"] != string(tt.want) {
+				t.Errorf("got state %+v, want %q", states, tt.want)
+			}
+			if want := fmt.Sprintf("last %d days", tt.csrDays); !strings.Contains(body, want) {
+				t.Errorf("got a page without %q", want)
+			}
+			if tt.want == views.StateActive {
+				if want := fmt.Sprintf("%d days before", tt.expiresSoon); !strings.Contains(body, want) {
+					t.Errorf("got a page without %q", want)
+				}
 			}
 		})
 	}

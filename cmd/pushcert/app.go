@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/pushcert/pushcert/internal/alert"
@@ -53,10 +54,21 @@ func newService(cfg *config, st pushcert.Store, s *signing, devCA *applesim.CA, 
 		roots.AddCert(devCA.Cert)
 	}
 	return pushcert.NewService(st, pushcert.Config{
-		Organization:   cfg.Organization,
-		Vendor:         s.vendor,
-		TrustRoots:     roots,
-		AllowAnyIssuer: cfg.AllowAnyIssuer,
-		Now:            now,
+		Organization:    cfg.Organization,
+		Vendor:          s.vendor,
+		TrustRoots:      roots,
+		AllowAnyIssuer:  cfg.AllowAnyIssuer,
+		ExpiresSoonDays: firstAlertDays(cfg.AlertThresholds),
+		Now:             now,
 	})
+}
+
+// firstAlertDays is the largest alert threshold: the status page says
+// "expires soon" from the day the first alert goes out. 0 (the service's
+// default) without thresholds.
+func firstAlertDays(thresholds []int) int {
+	if len(thresholds) == 0 {
+		return 0
+	}
+	return slices.Max(thresholds)
 }

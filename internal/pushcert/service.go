@@ -17,6 +17,11 @@ import (
 // downloaded in that time is accepted.
 const DefaultPendingKeyLifetime = 90 * 24 * time.Hour
 
+// DefaultExpiresSoonDays is Config.ExpiresSoonDays when zero: Apple's
+// portal allows renewing well before, and 30 days leaves time for a change
+// window.
+const DefaultExpiresSoonDays = 30
+
 // appleIssuerPrefix starts the common name of the authorities that issue
 // real push certificates ("Apple Application Integration 2 Certification
 // Authority" and its predecessor).
@@ -39,6 +44,7 @@ type Config struct {
 	TrustRoots         *x509.CertPool   // issuers accepted besides Apple's name; nil = none
 	AllowAnyIssuer     bool             // development and tests only
 	PendingKeyLifetime time.Duration    // 0 = DefaultPendingKeyLifetime
+	ExpiresSoonDays    int              // days left from which the certificate expires soon; 0 = DefaultExpiresSoonDays
 	Now                func() time.Time // nil = time.Now
 }
 
@@ -82,12 +88,19 @@ func NewService(st Store, cfg Config) *Service {
 	if s.lifetime <= 0 {
 		s.lifetime = DefaultPendingKeyLifetime
 	}
+	if s.cfg.ExpiresSoonDays <= 0 {
+		s.cfg.ExpiresSoonDays = DefaultExpiresSoonDays
+	}
 	return s
 }
 
 // Now returns the service's time, from Config.Now: the clock that pages
 // and answers built around the service (days left, file names) read too.
 func (s *Service) Now() time.Time { return s.now() }
+
+// ExpiresSoonDays returns the days left (Certificate.DaysLeft) from which
+// the certificate counts as expiring soon.
+func (s *Service) ExpiresSoonDays() int { return s.cfg.ExpiresSoonDays }
 
 // PendingKeyLifetime returns how long a downloaded CSR stays usable.
 func (s *Service) PendingKeyLifetime() time.Duration { return s.lifetime }
