@@ -65,15 +65,19 @@ func (r result) ok() bool {
 	return r.failed == 0 && len(r.badPackages) == 0 && len(r.unexpectedSkips) == 0
 }
 
+// run is the state of one report while the events are read.
+type run struct {
+	out      io.Writer
+	r        result
+	outputs  map[key]*strings.Builder // per test, and per package with test ""
+	skips    []key
+	failedIn map[string]bool // packages with a failing test
+	pkgFail  map[string]bool
+}
+
 // report reads the events from in and writes the summary to out.
 func report(in io.Reader, out io.Writer, allow []string, label string) (result, error) {
-	var (
-		r        result
-		outputs  = map[key]*strings.Builder{} // per test, and per package with test ""
-		skips    []key
-		failedIn = map[string]bool{} // packages with a failing test
-		pkgFail  = map[string]bool{}
-	)
+	ru := &run{out: out, outputs: map[key]*strings.Builder{}, failedIn: map[string]bool{}, pkgFail: map[string]bool{}}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -84,79 +88,89 @@ func report(in io.Reader, out io.Writer, allow []string, label string) (result, 
 			fmt.Fprintln(out, string(line))
 			continue
 		}
-		k := key{e.Package, e.Test}
-		switch e.Action {
-		case "build-output":
-			// Compiler errors, named by the package that did not build.
-			fmt.Fprint(out, e.Output)
-		case "output":
-			b := outputs[k]
-			if b == nil {
-				b = &strings.Builder{}
-				outputs[k] = b
-			}
-			b.WriteString(e.Output)
-			if e.Test == "" && packageLine(e.Output) {
-				fmt.Fprint(out, e.Output)
-			}
-		case "pass":
-			if e.Test != "" {
-				r.passed++
-			}
-			delete(outputs, k)
-		case "skip":
-			if e.Test != "" {
-				r.skipped++
-				skips = append(skips, k)
-			}
-		case "fail":
-			if e.Test == "" {
-				pkgFail[e.Package] = true
-				continue
-			}
-			r.failed++
-			failedIn[e.Package] = true
-			// A parent fails with its subtests: print each output once,
-			// the innermost test's.
-			if b := outputs[k]; b != nil {
-				fmt.Fprintf(out, "--- output of failed %s %s:\n%s", e.Package, e.Test, b.String())
-				delete(outputs, k)
-			}
-		}
+		ru.event(e)
 	}
 	if err := sc.Err(); err != nil {
-		return r, fmt.Errorf("read go test -json: %w", err)
+		return ru.r, fmt.Errorf("read go test -json: %w", err)
 	}
-	for pkg := range pkgFail {
-		if !failedIn[pkg] {
-			r.badPackages = append(r.badPackages, pkg)
-			if b := outputs[key{pkg, ""}]; b != nil {
+	ru.summarize(allow, label)
+	return ru.r, nil
+}
+
+// event takes one event of the stream.
+func (ru *run) event(e event) {
+	k := key{e.Package, e.Test}
+	switch e.Action {
+	case "build-output":
+		// Compiler errors, named by the package that did not build.
+		fmt.Fprint(ru.out, e.Output)
+	case "output":
+		b := ru.outputs[k]
+		if b == nil {
+			b = &strings.Builder{}
+			ru.outputs[k] = b
+		}
+		b.WriteString(e.Output)
+		if e.Test == "" && packageLine(e.Output) {
+			fmt.Fprint(ru.out, e.Output)
+		}
+	case "pass":
+		if e.Test != "" {
+			ru.r.passed++
+		}
+		delete(ru.outputs, k)
+	case "skip":
+		if e.Test != "" {
+			ru.r.skipped++
+			ru.skips = append(ru.skips, k)
+		}
+	case "fail":
+		if e.Test == "" {
+			ru.pkgFail[e.Package] = true
+			return
+		}
+		ru.r.failed++
+		ru.failedIn[e.Package] = true
+		// A parent fails with its subtests: print each output once,
+		// the innermost test's.
+		if b := ru.outputs[k]; b != nil {
+			fmt.Fprintf(ru.out, "--- output of failed %s %s:\n%s", e.Package, e.Test, b.String())
+			delete(ru.outputs, k)
+		}
+	}
+}
+
+// summarize writes the packages that failed outside a test, the skipped
+// tests and the closing count.
+func (ru *run) summarize(allow []string, label string) {
+	out := ru.out
+	for pkg := range ru.pkgFail {
+		if !ru.failedIn[pkg] {
+			ru.r.badPackages = append(ru.r.badPackages, pkg)
+			if b := ru.outputs[key{pkg, ""}]; b != nil {
 				fmt.Fprintf(out, "--- output of package %s, which failed outside any test:\n%s", pkg, b.String())
 			}
 		}
 	}
-	sort.Strings(r.badPackages)
-
-	if len(skips) > 0 {
+	sort.Strings(ru.r.badPackages)
+	if len(ru.skips) > 0 {
 		fmt.Fprintf(out, "\nskipped tests (%s):\n", label)
 	}
-	for _, s := range skips {
-		reason := skipReason(outputs[s])
+	for _, s := range ru.skips {
 		mark := "allowed"
 		if !allowed(allow, s) {
 			mark = "NOT ALLOWED"
-			r.unexpectedSkips = append(r.unexpectedSkips, s)
+			ru.r.unexpectedSkips = append(ru.r.unexpectedSkips, s)
 		}
-		fmt.Fprintf(out, "  %s %s.%s: %s\n", mark, s.pkg, s.test, reason)
+		fmt.Fprintf(out, "  %s %s.%s: %s\n", mark, s.pkg, s.test, skipReason(ru.outputs[s]))
 	}
-	if len(r.unexpectedSkips) > 0 {
-		fmt.Fprintf(out, "\n%d test(s) skipped outside the allow-list in .ci/run: give the test what it needs in .ci/run, or allow it there with the reason\n", len(r.unexpectedSkips))
+	if n := len(ru.r.unexpectedSkips); n > 0 {
+		fmt.Fprintf(out, "\n%d test(s) skipped outside the allow-list in .ci/run: give the test what it needs in .ci/run, or allow it there with the reason\n", n)
 	}
-	for _, p := range r.badPackages {
+	for _, p := range ru.r.badPackages {
 		fmt.Fprintf(out, "package %s failed outside any test (build error, panic or timeout)\n", p)
 	}
-	fmt.Fprintf(out, "\n%s: %d passed, %d failed, %d skipped\n", label, r.passed, r.failed, r.skipped)
-	return r, nil
+	fmt.Fprintf(out, "\n%s: %d passed, %d failed, %d skipped\n", label, ru.r.passed, ru.r.failed, ru.r.skipped)
 }
 
 // packageLine reports whether a package-level output line is the one
