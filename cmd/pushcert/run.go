@@ -51,10 +51,9 @@ func runAt(ctx context.Context, args []string, getenv func(string) string, stdou
 	return serve(ctx, cfg, getenv, stdout, now)
 }
 
-// serve starts what cfg describes and serves until ctx ends. Whatever can
-// fail is checked before anything listens or opens. The parts stop in the
-// reverse order: the server drains, the alert checker stops, and the store
-// closes last.
+// serve starts what cfg describes and serves until ctx ends. The parts
+// stop in the reverse order they started: the server drains, the alert
+// checker stops, and the store closes last.
 func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout io.Writer, now func() time.Time) error {
 	setGCPercent(getenv)
 	// Log lines are written straight through, not buffered: a crash must
@@ -94,7 +93,8 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	defer startChecker(ctx, checker)()
+	stopChecker := startChecker(ctx, checker)
+	defer stopChecker()
 	return serveUntilDone(ctx, cfg, log, stdout, lns, handler)
 }
 
