@@ -16,7 +16,6 @@ import (
 	"github.com/pushcert/pushcert/views"
 )
 
-
 // historyLimit is how many audit events the history page shows.
 const historyLimit = 200
 
