@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/pushcert/pushcert/internal/testclock"
+)
 
 // TestFirstAlertDays: the status page turns to "expires soon" on the day
 // the first expiry alert goes out, the largest threshold.
@@ -16,5 +20,16 @@ func TestFirstAlertDays(t *testing.T) {
 		if got := firstAlertDays(tt.thresholds); got != tt.want {
 			t.Errorf("firstAlertDays(%v): got %d, want %d", tt.thresholds, got, tt.want)
 		}
+	}
+}
+
+// TestServiceExpiresSoonFromThresholds: the service run builds says
+// "expires soon" from the largest configured alert threshold, not from its
+// own default.
+func TestServiceExpiresSoonFromThresholds(t *testing.T) {
+	cfg := &config{Organization: "Org", AlertThresholds: []int{7, 60, 3}}
+	svc := newService(cfg, nil, &signing{}, nil, testclock.New(t).Now)
+	if got := svc.ExpiresSoonDays(); got != 60 {
+		t.Errorf("got %d, want 60, the largest threshold", got)
 	}
 }

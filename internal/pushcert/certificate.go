@@ -279,8 +279,8 @@ func serialHex(n *big.Int) string {
 	return strings.ToUpper(n.Text(16))
 }
 
-// DaysLeft is the one days-left rule of pushcert, for the pages, alerts
-// and metrics alike: the calendar days from now's date to the expiry's
+// DaysLeft is the one days-left rule of pushcert, for the pages and the
+// alerts alike (metrics export the expiry itself, as a timestamp): the calendar days from now's date to the expiry's
 // date, both in UTC, so that it agrees with the date shown next to it. It
 // is 0 on the day the certificate expires (before and after that moment),
 // 1 the day before, negative on the days after.

@@ -203,15 +203,7 @@ func (s *Service) Status(ctx context.Context) (State, *PendingKey, error) {
 // answered with ErrPreconditionFailed; a change that raced another without
 // one with ErrConflict. Neither records anything.
 func (s *Service) Update(ctx context.Context, u Update) (State, error) {
-	cur, err := s.State(ctx)
-	if err != nil {
-		return State{}, err
-	}
-	if !u.If.holds(cur) {
-		return State{}, ErrPreconditionFailed
-	}
-	st, err := s.apply(ctx, cur, u)
-	return preconditioned(u, st, err)
+	return s.write(ctx, u, nil)
 }
 
 // Create applies a change with POST semantics: it returns ErrExists when
@@ -219,6 +211,25 @@ func (s *Service) Update(ctx context.Context, u Update) (State, error) {
 // behaves as Update. The Precondition is checked first, as HTTP evaluates
 // If-Match before the method.
 func (s *Service) Create(ctx context.Context, u Update) (State, error) {
+	return s.write(ctx, u, func(cur State) error {
+		if cur.Certificate != nil {
+			return ErrExists
+		}
+		if u.Certificate == nil {
+			return &ValidationError{
+				Field:   "certificate",
+				Code:    CodeNoCertificate,
+				Message: "a certificate is required: upload the certificate file Apple issued (.pem)",
+			}
+		}
+		return nil
+	})
+}
+
+// write is Update and Create: one read of the state, the precondition
+// checked once against it, the method's own rule (first, for Create; nil
+// for Update), then the update rules.
+func (s *Service) write(ctx context.Context, u Update, first func(cur State) error) (State, error) {
 	cur, err := s.State(ctx)
 	if err != nil {
 		return State{}, err
@@ -226,14 +237,9 @@ func (s *Service) Create(ctx context.Context, u Update) (State, error) {
 	if !u.If.holds(cur) {
 		return State{}, ErrPreconditionFailed
 	}
-	if cur.Certificate != nil {
-		return State{}, ErrExists
-	}
-	if u.Certificate == nil {
-		return State{}, &ValidationError{
-			Field:   "certificate",
-			Code:    CodeNoCertificate,
-			Message: "a certificate is required: upload the certificate file Apple issued (.pem)",
+	if first != nil {
+		if err := first(cur); err != nil {
+			return State{}, err
 		}
 	}
 	st, err := s.apply(ctx, cur, u)
@@ -275,8 +281,11 @@ func (s *Service) RotateKeys(ctx context.Context, actor auth.User) (int, error) 
 func (s *Service) apply(ctx context.Context, cur State, u Update) (State, error) {
 	now := s.now()
 	upload := u.Certificate != nil
+	// Too large to be a certificate, and not read as one: refused as the
+	// transports refuse a body over their bound, without recording an
+	// upload (nothing that could be a certificate was sent).
 	if len(u.Certificate) > MaxUploadSize {
-		return s.refuse(ctx, cur, u.Actor, nil, now, TooLarge())
+		return State{}, TooLarge()
 	}
 	if upload {
 		return s.upload(ctx, cur, u, now)
