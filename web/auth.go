@@ -135,6 +135,13 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 	return a, nil
 }
 
+// Defaults of AuthConfig, and so of PUSHCERT_SESSION_LIFETIME and
+// PUSHCERT_GROUPS_CLAIM, which take them from here.
+const (
+	DefaultSessionLifetime = 8 * time.Hour
+	DefaultGroupsClaim     = "groups"
+)
+
 // withDefaults checks cfg and fills in what was left out.
 func (cfg AuthConfig) withDefaults() (AuthConfig, error) {
 	if len(cfg.AdminGroups) == 0 {
@@ -144,13 +151,13 @@ func (cfg AuthConfig) withDefaults() (AuthConfig, error) {
 		return cfg, errors.New("the session secret must be at least 32 characters")
 	}
 	if cfg.GroupsClaim == "" {
-		cfg.GroupsClaim = "groups"
+		cfg.GroupsClaim = DefaultGroupsClaim
 	}
 	if cfg.Audience == "" {
 		cfg.Audience = cfg.ClientID
 	}
 	if cfg.SessionLifetime <= 0 {
-		cfg.SessionLifetime = 8 * time.Hour
+		cfg.SessionLifetime = DefaultSessionLifetime
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -2,6 +2,7 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pushcert/pushcert/internal/testclock"
 )
@@ -31,5 +32,15 @@ func TestServiceExpiresSoonFromThresholds(t *testing.T) {
 	svc := newService(cfg, nil, &signing{}, nil, testclock.New(t).Now)
 	if got := svc.ExpiresSoonDays(); got != 60 {
 		t.Errorf("got %d, want 60, the largest threshold", got)
+	}
+}
+
+func TestDurationText(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		8 * time.Hour: "8h", 90 * time.Minute: "1h30m", 20 * time.Minute: "20m", 45 * time.Second: "45s", 90 * time.Second: "1m30s",
+	} {
+		if got := durationText(d); got != want {
+			t.Errorf("durationText(%v): got %q, want %q", d, got, want)
+		}
 	}
 }

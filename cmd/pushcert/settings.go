@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/alert"
+	"github.com/pushcert/pushcert/web"
 )
 
 // settings declares every setting of c, in the order they are read and
@@ -39,7 +40,7 @@ func (c *config) settings() []setting {
 			help: "comma-separated earlier key-encryption secrets, for reading keys during rotation"},
 		{name: "session-secret", need: neededToServe, set: secret(&c.SessionSecret, 32, "openssl rand -base64 32"),
 			help: "secret (at least 32 characters) that signs and encrypts session cookies (with -dev: generated)"},
-		{name: "session-lifetime", def: "8h",
+		{name: "session-lifetime", def: durationText(web.DefaultSessionLifetime),
 			set:  duration(&c.SessionLifetime, time.Minute, 30*24*time.Hour, "want a duration between 1m and 720h, like 8h"),
 			help: "how long a sign-in lasts"},
 		{name: "oidc-issuer", need: neededToServe, set: c.setOIDCIssuer,
@@ -52,7 +53,7 @@ func (c *config) settings() []setting {
 			help: "audience API bearer tokens must carry (default the client ID)"},
 		{name: "oidc-scopes", list: true, def: "openid,email,profile", set: list(&c.OIDCScopes),
 			help: "comma-separated scopes to request at sign-in"},
-		{name: "groups-claim", def: "groups", set: text(&c.GroupsClaim),
+		{name: "groups-claim", def: web.DefaultGroupsClaim, set: text(&c.GroupsClaim),
 			help: "ID-token claim that lists the user's groups"},
 		{name: "admin-groups", list: true, need: neededToServe, devDef: "pushcert-admins", set: list(&c.AdminGroups),
 			why:  "name at least one group whose members may change the certificate",
@@ -71,7 +72,7 @@ func (c *config) settings() []setting {
 			help: "accept push certificates from any issuer (testing only; never with -dev)"},
 		{name: "alert-webhook-url", set: httpURL(&c.AlertWebhookURL, "want an absolute http(s) URL"),
 			help: "URL that receives expiry and upload-failure alerts as JSON (optional)"},
-		{name: "alert-thresholds", def: "30,14,7,3,1", set: c.setAlertThresholds,
+		{name: "alert-thresholds", def: alert.DefaultThresholds, set: c.setAlertThresholds,
 			help: "comma-separated days before expiry at which an alert is sent"},
 		{name: "alert-interval", def: "1h",
 			set:  duration(&c.AlertInterval, 100*time.Millisecond, 24*time.Hour, "want a duration between 100ms and 24h, like 1h"),
@@ -282,4 +283,16 @@ func (c *config) checkVendorChain() error {
 		return errors.New("a chain needs the vendor certificate and key too")
 	}
 	return nil
+}
+
+// durationText writes d as a person would type it: 8h, 90m, 1h30m, 45s.
+func durationText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -120,8 +120,9 @@ type Store interface {
 	RetryAlert(ctx context.Context, key string, retryAt time.Time) error
 }
 
-// DefaultThresholds are the days before expiry at which an alert goes out.
-var DefaultThresholds = []int{30, 14, 7, 3, 1}
+// DefaultThresholds are the days before expiry at which an alert goes out,
+// as PUSHCERT_ALERT_THRESHOLDS reads them: the one place they are set.
+const DefaultThresholds = "30,14,7,3,1"
 
 // DefaultInterval is how often a Checker looks at the certificate when
 // nothing prompts it sooner.

@@ -85,7 +85,7 @@ func NewChecker(log *slog.Logger, st Store, n Notifier, cfg Config) *Checker {
 		poke:       make(chan struct{}, 1),
 	}
 	if c.thresholds == nil {
-		c.thresholds = slices.Clone(DefaultThresholds)
+		c.thresholds, _ = ParseThresholds(DefaultThresholds) // a constant that parses
 	}
 	slices.Sort(c.thresholds)
 	c.thresholds = slices.Compact(c.thresholds)
