@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -106,22 +108,60 @@ func firstOr(list []string, def string) []string {
 }
 
 // devSecret returns secret when it is set, or else the generated secret
-// kept in the file name in dir, creating it the first time.
+// kept in the file name in dir, creating it the first time. A file that is
+// there but unreadable or too short is an error, never replaced: the dev
+// database's private keys are encrypted under the key-encryption secret,
+// and a new one would make them unreadable for good.
 func devSecret(secret, dir, name string) (string, error) {
 	if secret != "" {
 		return secret, nil
 	}
 	path := filepath.Join(dir, name)
-	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(b) >= 32:
 		return string(b), nil
+	case err == nil:
+		return "", fmt.Errorf("%s holds %d characters, and a development secret has at least 32: restore the file, or delete the data folder %s to start over", path, len(b), dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	var raw [32]byte
 	_, _ = rand.Read(raw[:])
 	s := hex.EncodeToString(raw[:])
-	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
+	if err := writeNew(path, []byte(s)); errors.Is(err, fs.ErrExist) {
+		// Another start made it first: use that one.
+		return devSecret(secret, dir, name)
+	} else if err != nil {
+		return "", err
 	}
 	return s, nil
+}
+
+// writeNew writes a new file whole or not at all: a temporary file in the
+// same folder, synced, then linked in place only if path does not exist
+// yet, so a crash never leaves half a secret and two starts never
+// overwrite each other's.
+func writeNew(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // devCA loads the development CA from the data folder, creating it the
