@@ -757,6 +757,11 @@ func TestAPIIfMatch(t *testing.T) {
 		{"list with the current", true, func(stale, current string) string { return stale + `, W/"999", ` + current }, http.StatusOK},
 		{"star before any certificate", false, func(_, _ string) string { return "*" }, http.StatusPreconditionFailed},
 		{"malformed", true, func(_, _ string) string { return "3" }, http.StatusBadRequest},
+		// Tags that are no version of ours are well-formed and never match.
+		{"a tag that is not ours", true, func(_, _ string) string { return `W/"abc"` }, http.StatusPreconditionFailed},
+		{"version zero", true, func(_, _ string) string { return `"0"` }, http.StatusPreconditionFailed},
+		{"a negative version", true, func(_, _ string) string { return `W/"-1"` }, http.StatusPreconditionFailed},
+		{"a tag that is not ours, then the current", true, func(_, current string) string { return `W/"abc", ` + current }, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
