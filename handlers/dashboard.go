@@ -96,17 +96,17 @@ func loadStatus(ctx context.Context, svc *pushcert.Service, now time.Time) (view
 	if err != nil {
 		return views.StatusView{}, err
 	}
-	return statusView(st, pending, now, svc.ExpiresSoonDays(), int(svc.PendingKeyLifetime().Hours()/24)), nil
+	return statusView(st, pending, now, svc.ExpiresSoonDays(), svc.PendingKeyLifetimeText()), nil
 }
 
 // statusView works out the status page from the state, the latest pending
 // CSR (nil if none) and the time.
-func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time, expiresSoonDays, csrLifetimeDays int) views.StatusView {
+func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time, expiresSoonDays int, csrLifetime string) views.StatusView {
 	v := views.StatusView{
 		AppleID:         st.AppleID,
 		Form:            views.UploadForm{AppleID: st.AppleID, Version: st.Version},
 		ExpiresSoonDays: expiresSoonDays,
-		CSRLifetimeDays: csrLifetimeDays,
+		CSRLifetime:     csrLifetime,
 	}
 	if !st.LastModified.IsZero() {
 		v.LastChange = formatTime(st.LastModified)

@@ -56,10 +56,10 @@ type StatusView struct {
 	Pending             *PendingView // the latest pending CSR, nil if none
 	Form                UploadForm
 	// ExpiresSoonDays is how many days before expiry the page turns to
-	// "expires soon"; CSRLifetimeDays how long a downloaded CSR's
+	// "expires soon"; CSRLifetime, in words ("90 days"), how long a downloaded CSR's
 	// certificate is accepted. Both come from the configuration.
 	ExpiresSoonDays int
-	CSRLifetimeDays int
+	CSRLifetime     string
 }
 
 // CertificateView is the active certificate, formatted for people.

@@ -102,6 +102,10 @@ func (s *Service) Now() time.Time { return s.now() }
 // the certificate counts as expiring soon.
 func (s *Service) ExpiresSoonDays() int { return s.cfg.ExpiresSoonDays }
 
+// PendingKeyLifetimeText words PendingKeyLifetime for people: "90 days",
+// "1 day", or the duration itself when under a day.
+func (s *Service) PendingKeyLifetimeText() string { return lifetimeText(s.lifetime) }
+
 // PendingKeyLifetime returns how long a downloaded CSR stays usable.
 func (s *Service) PendingKeyLifetime() time.Duration { return s.lifetime }
 
@@ -419,6 +423,8 @@ func (s *Service) refuse(ctx context.Context, cur State, actor auth.User, d *Cer
 
 // lifetimeText says a duration in days, the unit people think of CSRs in.
 func lifetimeText(d time.Duration) string {
+	// The status page words the lifetime with it too (PendingKeyLifetimeText),
+	// so the refusal and the page name the same span.
 	if days := int(d / (24 * time.Hour)); days >= 1 {
 		if days == 1 {
 			return "1 day"
