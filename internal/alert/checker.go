@@ -157,7 +157,7 @@ func (c *Checker) Check(ctx context.Context) error {
 	if c.n == nil {
 		return nil
 	}
-	return c.deliverDue(ctx, st, now)
+	return c.deliverDue(ctx, now)
 }
 
 // due returns the most urgent expiry alert due for the active certificate
@@ -299,11 +299,22 @@ func (c *Checker) logEvent(e pushcert.Event) {
 }
 
 // deliverDue claims the alerts that are waiting and delivers each.
-func (c *Checker) deliverDue(ctx context.Context, st pushcert.State, now time.Time) error {
+func (c *Checker) deliverDue(ctx context.Context, now time.Time) error {
 	for {
 		claimed, err := c.st.ClaimAlerts(ctx, now, now.Add(c.lease), batch)
 		if err != nil {
 			return fmt.Errorf("claim alerts: %w", err)
+		}
+		if len(claimed) == 0 {
+			return nil
+		}
+		// The state is read after the claim, not taken from the start of
+		// the pass: another replica may have activated a certificate and
+		// raised its alert since, and judged against the older state that
+		// alert would be dropped as superseded, for good.
+		st, err := c.st.State(ctx)
+		if err != nil {
+			return fmt.Errorf("read state: %w", err)
 		}
 		for _, q := range claimed {
 			if err := c.deliver(ctx, st, now, q); err != nil {

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -339,5 +340,47 @@ func assertAlertCounts(t *testing.T, st *store.DB, wantSent, wantFailed int64) {
 	sent, failed, err := st.AlertCounts(t.Context())
 	if err != nil || sent != wantSent || failed != wantFailed {
 		t.Errorf("alert counts: got %d sent, %d failed (%v); want %d and %d", sent, failed, err, wantSent, wantFailed)
+	}
+}
+
+// claimNothing is a replica that raises alerts but leaves their delivery
+// to another: it never claims one.
+type claimNothing struct{ *store.DB }
+
+func (claimNothing) ClaimAlerts(context.Context, time.Time, time.Time, int) ([]alert.Queued, error) {
+	return nil, nil
+}
+
+// beforeClaim runs hook once, just before the first claim: between the
+// pass's read of the state and its delivery.
+type beforeClaim struct {
+	*store.DB
+	once sync.Once
+	hook func()
+}
+
+func (s *beforeClaim) ClaimAlerts(ctx context.Context, now, leaseUntil time.Time, limit int) ([]alert.Queued, error) {
+	s.once.Do(s.hook)
+	return s.DB.ClaimAlerts(ctx, now, leaseUntil, limit)
+}
+
+// TestAlertRaisedByAnotherReplicaDuringAPass: replica B begins a pass
+// before there is any certificate; meanwhile the certificate is activated
+// and replica A raises its expiry alert. B claims that alert and must
+// judge it against the state it finds then, and deliver it, not drop it as
+// superseded because its own pass began earlier.
+func TestAlertRaisedByAnotherReplicaDuringAPass(t *testing.T) {
+	e := newAlertEnv(t, storetest.SQLiteURL(t))
+	rc := newReceiver(t)
+	a := e.checker(t, claimNothing{e.open(t)}, rc)
+	b := e.checker(t, &beforeClaim{DB: e.open(t), hook: func() {
+		e.upload(t, "", e.t0.Add(20*24*time.Hour))
+		check(t, a)
+	}}, rc)
+
+	check(t, b)
+
+	if got := rc.alerts(); fmt.Sprint(got) != "[certificate_expiring/30]" {
+		t.Fatalf("got alerts %v, want the 30-day alert A raised, delivered by B", got)
 	}
 }
