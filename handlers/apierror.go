@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
 )
 
@@ -79,6 +80,10 @@ var apiErrors = []struct {
 		"The certificate was changed by someone else while this request was handled. Nothing was changed: GET it again and retry."},
 	{pushcert.ErrExists, http.StatusConflict, apiCodeConflict,
 		"A push certificate already exists: upload its renewal with PATCH instead of POST."},
+	{delivery.ErrNoTargets, http.StatusConflict, apiCodeConflict,
+		"No delivery targets are configured, so there is nothing to deliver to: list them in the file PUSHCERT_DELIVERY_CONFIG names (see docs/delivery.md)."},
+	{delivery.ErrNoActiveKey, http.StatusConflict, apiCodeConflict,
+		"There is no active push certificate to deliver yet: upload one first."},
 }
 
 // apiCodeStatus is the status of a validation error by its code; a code not

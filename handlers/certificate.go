@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/views"
 )
@@ -29,6 +30,7 @@ type Certificate struct {
 	orgSlug string
 	dev     bool
 	now     func() time.Time
+	deliv   *delivery.Deliverer // shown on the status page; nil shows none
 }
 
 // NewCertificate returns the certificate handlers over svc. org, the
@@ -36,6 +38,13 @@ type Certificate struct {
 // development-mode banner on the pages it renders.
 func NewCertificate(log *slog.Logger, svc *pushcert.Service, org string, dev bool) *Certificate {
 	return &Certificate{log: log, svc: svc, orgSlug: slug(org), dev: dev, now: svc.Now}
+}
+
+// WithDelivery makes the status page these handlers show again after a
+// refusal show deliv's targets, and returns c.
+func (c *Certificate) WithDelivery(deliv *delivery.Deliverer) *Certificate {
+	c.deliv = deliv
+	return c
 }
 
 // Upload handles PATCH /certificate, sent by the status page's upload form
@@ -69,7 +78,7 @@ func (c *Certificate) Upload(w http.ResponseWriter, r *http.Request) {
 // stands out above the form, the Apple ID the user typed is kept, and a
 // refused topic change offers the confirmation to replace the topic.
 func (c *Certificate) showRefusal(w http.ResponseWriter, r *http.Request, in pushcert.Update, invalid *pushcert.ValidationError) {
-	v, err := loadStatus(r.Context(), c.svc, c.now())
+	v, err := loadStatus(r, c.svc, c.deliv, c.now())
 	if err != nil {
 		serverError(w, r, c.log, err)
 		return

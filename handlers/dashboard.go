@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pushcert/pushcert/internal/auth"
+	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/views"
 )
@@ -26,6 +26,8 @@ type Dashboard struct {
 	svc *pushcert.Service
 	dev bool
 	now func() time.Time
+	// deliv shows the delivery targets' status; nil shows none.
+	deliv *delivery.Deliverer
 	// pages keeps rendered status pages (see statusPages).
 	pages statusPages
 }
@@ -36,13 +38,19 @@ func NewDashboard(log *slog.Logger, svc *pushcert.Service, dev bool) *Dashboard 
 	return &Dashboard{log: log, svc: svc, dev: dev, now: svc.Now}
 }
 
+// WithDelivery makes the status page show deliv's targets, and returns d.
+func (d *Dashboard) WithDelivery(deliv *delivery.Deliverer) *Dashboard {
+	d.deliv = deliv
+	return d
+}
+
 // Show handles GET /: the status page with the certificate's health, the
 // next step, and for administrators the CSR and upload controls. The query
 // done=uploaded or done=appleid, set by a successful upload's redirect,
 // shows a confirmation.
 func (d *Dashboard) Show(w http.ResponseWriter, r *http.Request) {
 	done := parseDone(r)
-	v, err := loadStatus(r.Context(), d.svc, d.now())
+	v, err := loadStatus(r, d.svc, d.deliv, d.now())
 	if err != nil {
 		serverError(w, r, d.log, err)
 		return
@@ -82,7 +90,7 @@ func (d *Dashboard) History(w http.ResponseWriter, r *http.Request) {
 // shows none.
 func parseDone(r *http.Request) views.Done {
 	switch d := views.Done(r.URL.Query().Get("done")); d {
-	case views.DoneUploaded, views.DoneAppleID:
+	case views.DoneUploaded, views.DoneAppleID, views.DoneDelivery:
 		return d
 	default:
 		return views.DoneNone
@@ -91,12 +99,16 @@ func parseDone(r *http.Request) views.Done {
 
 // loadStatus reads what the status page shows. The upload handler uses it
 // too, to show the page again with a refusal.
-func loadStatus(ctx context.Context, svc *pushcert.Service, now time.Time) (views.StatusView, error) {
-	st, pending, err := svc.Status(ctx)
+func loadStatus(r *http.Request, svc *pushcert.Service, deliv *delivery.Deliverer, now time.Time) (views.StatusView, error) {
+	st, pending, err := svc.Status(r.Context())
 	if err != nil {
 		return views.StatusView{}, err
 	}
-	return statusView(st, pending, now, svc.ExpiresSoonDays(), svc.PendingKeyLifetimeText()), nil
+	v := statusView(st, pending, now, svc.ExpiresSoonDays(), svc.PendingKeyLifetimeText())
+	if v.Delivery, err = deliveryViews(r, deliv); err != nil {
+		return views.StatusView{}, err
+	}
+	return v, nil
 }
 
 // statusView works out the status page from the state, the latest pending
@@ -190,6 +202,18 @@ func historyRow(e pushcert.Event) views.HistoryRow {
 		row.What = "Apple ID changed"
 	case pushcert.EventKeysRotated:
 		row.What = "Private keys re-encrypted"
+	case pushcert.EventDelivered:
+		row.What = "Delivered to an MDM server"
+	case pushcert.EventDeliveryFailed:
+		row.What = "Delivery failed"
+		row.Failure = true
+	case pushcert.EventDeliveryRequested:
+		row.What = "Delivery asked for"
+	case pushcert.EventDeliveryOutOfSync:
+		row.What = "MDM server out of sync"
+		row.Failure = true
+	case pushcert.EventKeyExported:
+		row.What = "Certificate and private key exported"
 	default:
 		row.What = string(e.Kind)
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/pushcert/pushcert/internal/auth"
@@ -35,6 +36,8 @@ type statusPageKey struct {
 	pending     views.PendingView
 	hasCert     bool
 	hasPending  bool
+	// deliveries spells out v.Delivery's targets, a slice, comparably.
+	deliveries string
 }
 
 func newStatusPageKey(s views.Shell, v views.StatusView) statusPageKey {
@@ -48,7 +51,10 @@ func newStatusPageKey(s views.Shell, v views.StatusView) statusPageKey {
 	if v.Pending != nil {
 		k.pending, k.hasPending = *v.Pending, true
 	}
-	v.Certificate, v.Pending = nil, nil
+	if v.Delivery != nil {
+		k.deliveries = fmt.Sprintf("%+v", v.Delivery.Targets)
+	}
+	v.Certificate, v.Pending, v.Delivery = nil, nil, nil
 	k.view = v
 	return k
 }

@@ -26,6 +26,10 @@ func fillInputs(v reflect.Value, path, alt string) []string {
 			paths = append(paths, fillInputs(v.Field(i), path+"."+v.Type().Field(i).Name, alt)...)
 		}
 		return paths
+	case reflect.Slice:
+		// One element, itself filled; its fields' paths are under [0].
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		return fillInputs(v.Index(0), path+"[0]", alt)
 	case reflect.String:
 		v.SetString(map[bool]string{false: "a", true: "b"}[path == alt])
 	case reflect.Bool:

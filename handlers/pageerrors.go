@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
 )
 
@@ -32,6 +33,10 @@ var pageErrors = []struct {
 	{pushcert.ErrConflict, pageAnswer{http.StatusConflict, "Changed by someone else", changedMeanwhile}},
 	{pushcert.ErrNoCSR, pageAnswer{http.StatusNotFound, "No CSR to download",
 		"No certificate signing request is waiting for a certificate. Generate one with the button on the status page."}},
+	{delivery.ErrNoTargets, pageAnswer{http.StatusConflict, "No delivery targets",
+		"No delivery targets are configured, so there is nothing to deliver to. An operator lists them in the file PUSHCERT_DELIVERY_CONFIG names (see docs/delivery.md)."}},
+	{delivery.ErrNoActiveKey, pageAnswer{http.StatusConflict, "Nothing to deliver",
+		"There is no active push certificate to deliver yet. Upload one first; it is delivered as soon as it is active."}},
 	{errFormUnreadable, pageAnswer{http.StatusBadRequest, "Form not readable",
 		"pushcert could not read the submitted form. Reload the status page and try again. Nothing was changed."}},
 }

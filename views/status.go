@@ -34,6 +34,8 @@ const (
 	DoneNone     Done = ""
 	DoneUploaded Done = "uploaded"
 	DoneAppleID  Done = "appleid"
+	// DoneDelivery: "Deliver now" was asked for.
+	DoneDelivery Done = "delivery"
 )
 
 // StatusView is everything the status page shows, already worked out and
@@ -60,6 +62,9 @@ type StatusView struct {
 	// certificate is accepted. Both come from the configuration.
 	ExpiresSoonDays int
 	CSRLifetime     string
+	// Delivery lists the configured delivery targets; nil when there are
+	// none. (A pointer keeps StatusView comparable for the page cache.)
+	Delivery *DeliverySection
 }
 
 // CertificateView is the active certificate, formatted for people.
@@ -120,6 +125,8 @@ func doneMessage(d Done) string {
 		return "The certificate was uploaded and is now the active push certificate."
 	case DoneAppleID:
 		return "The Apple ID was saved."
+	case DoneDelivery:
+		return "Delivery started: every target is sent the active certificate again. Their status below updates as each one answers."
 	default:
 		return ""
 	}

@@ -42,6 +42,7 @@ type Ops struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	metrics  http.Handler
+	reg      *prometheus.Registry
 	// series keeps the counter and histogram of each route, method and
 	// status seen, so a request does not hash its labels into the vectors
 	// again. Its keys are as bounded as the labels.
@@ -86,6 +87,7 @@ func NewOps(log *slog.Logger, db OpsStore, metricsToken string) *Ops {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	o.reg = reg
 	o.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slogPrintln{log},
 		ErrorHandling: promhttp.ContinueOnError,

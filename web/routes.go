@@ -35,6 +35,11 @@ func addRoutes(serveMux *http.ServeMux, authn *Authenticator, ops *Ops, h routeH
 	mux.Handle("POST /csr", authn.admin(h.certificate.GenerateCSR))
 	mux.Handle("GET /csr", authn.admin(h.certificate.DownloadCSR))
 	mux.Handle("PATCH /certificate", authn.admin(h.certificate.Upload))
+	mux.Handle("POST /deliveries", authn.admin(h.delivery.DeliverNow))
+
+	// pushcert's own API, outside the device-management resource.
+	mux.Handle("GET /api/pushcert/deliveries", authn.bearer(auth.RoleViewer, h.delivery.Status))
+	mux.Handle("POST /api/pushcert/deliveries", authn.bearer(auth.RoleAdmin, h.delivery.Deliver))
 
 	// JSON API, shaped like the device-management API: bearer tokens only.
 	for _, p := range apiPrefixes {

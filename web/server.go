@@ -10,6 +10,7 @@ import (
 
 	"github.com/pushcert/pushcert/handlers"
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
 )
 
@@ -17,12 +18,13 @@ import (
 // http.Handler. ops serves readiness and metrics and counts every request.
 // devCA is non-nil only in development mode, where it adds the page that
 // plays Apple's portal.
-func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, ops *Ops, baseURL, org string, devCA *applesim.CA) http.Handler {
+func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, deliv *delivery.Deliverer, ops *Ops, baseURL, org string, devCA *applesim.CA) http.Handler {
 	dev := devCA != nil
 	mux := http.NewServeMux()
-	addRoutes(mux, authn, ops, routeHandlers{
-		dashboard:   handlers.NewDashboard(log, svc, dev),
-		certificate: handlers.NewCertificate(log, svc, org, dev),
+	addRoutes(mux, authn, ops.WithDelivery(deliv), routeHandlers{
+		dashboard:   handlers.NewDashboard(log, svc, dev).WithDelivery(deliv),
+		certificate: handlers.NewCertificate(log, svc, org, dev).WithDelivery(deliv),
+		delivery:    handlers.NewDelivery(log, deliv, dev),
 		api:         handlers.NewAPI(log, svc, baseURL),
 		notFound:    handlers.NotFound(log, dev),
 		devApple:    newDevApple(log, svc, devCA),
@@ -43,6 +45,7 @@ func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, op
 type routeHandlers struct {
 	dashboard   *handlers.Dashboard
 	certificate *handlers.Certificate
+	delivery    *handlers.Delivery
 	api         *handlers.API
 	notFound    http.Handler
 	devApple    *handlers.DevApple

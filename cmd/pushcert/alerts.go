@@ -43,30 +43,16 @@ func newNotifier(cfg *config, log *slog.Logger) (alert.Notifier, error) {
 	return wh, nil
 }
 
-// startChecker runs checker in the background until the returned stop is
-// called. The checker outlives ctx until the server has drained, so that
-// the last requests' audit events are still seen; stop is called before
-// the store closes.
-func startChecker(ctx context.Context, checker *alert.Checker) (stop func()) {
-	checkCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		checker.Run(checkCtx)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
-
 // pokingStore is the store the service writes through. After every write
 // it pokes the alert checker, which never waits, so that the new audit
 // event is logged and a refused upload alerted within moments rather than
-// at the next interval, and never by the request itself.
+// at the next interval, and never by the request itself. After an
+// activation it also pokes the deliverer, so the new certificate reaches
+// the delivery targets within moments.
 type pokingStore struct {
 	*store.DB
-	poke func()
+	poke      func()
+	activated func()
 }
 
 func (s pokingStore) AddPendingKey(ctx context.Context, k pushcert.PendingKey, e pushcert.Event) error {
@@ -75,6 +61,7 @@ func (s pokingStore) AddPendingKey(ctx context.Context, k pushcert.PendingKey, e
 }
 
 func (s pokingStore) Activate(ctx context.Context, a pushcert.Activation) (pushcert.State, error) {
+	defer s.activated()
 	defer s.poke()
 	return s.DB.Activate(ctx, a)
 }

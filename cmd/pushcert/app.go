@@ -10,6 +10,7 @@ import (
 
 	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/web"
@@ -18,8 +19,8 @@ import (
 // newHandler assembles the application, pages and API: the certificate
 // service over st, which pokes checker after every write, and sign-in at
 // the configured OpenID provider, discovered once here.
-func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB, checker *alert.Checker, sign *signing, devCA *applesim.CA, now func() time.Time) (http.Handler, error) {
-	svc := newService(cfg, pokingStore{DB: st, poke: checker.Poke}, sign, devCA, now)
+func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB, checker *alert.Checker, deliverer *delivery.Deliverer, sign *signing, devCA *applesim.CA, now func() time.Time) (http.Handler, error) {
+	svc := newService(cfg, pokingStore{DB: st, poke: checker.Poke, activated: deliverer.Poke}, sign, devCA, now)
 	authn, err := web.NewAuthenticator(ctx, log, web.AuthConfig{
 		Issuer:          cfg.OIDCIssuer,
 		ClientID:        cfg.OIDCClientID,
@@ -39,7 +40,7 @@ func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB
 	if err != nil {
 		return nil, err
 	}
-	return web.NewServer(log, authn, svc, web.NewOps(log, st, cfg.MetricsToken), cfg.BaseURL, cfg.Organization, devCA), nil
+	return web.NewServer(log, authn, svc, deliverer, web.NewOps(log, st, cfg.MetricsToken), cfg.BaseURL, cfg.Organization, devCA), nil
 }
 
 // newService builds the certificate service over st with the configured

@@ -61,6 +61,20 @@ type config struct {
 	AlertThresholds []int
 	AlertInterval   time.Duration
 
+	// DeliveryConfigFile names the delivery targets' configuration
+	// (package target); empty means no targets.
+	DeliveryConfigFile string
+	DeliveryInterval   time.Duration
+	// DeliveryAlertAfter is how long a target may be out of sync before
+	// an alert; 0 means never.
+	DeliveryAlertAfter time.Duration
+	// ExportDisabled turns off every export of the private key.
+	ExportDisabled bool
+	ExportGroups   []string
+	// ExportSignInAge is how recent an admin's sign-in must be to export
+	// the private key from the console.
+	ExportSignInAge time.Duration
+
 	MetricsToken    string
 	ShutdownTimeout time.Duration
 	// PprofAddr is the loopback address that serves net/http/pprof's

@@ -52,8 +52,8 @@ func runAt(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 // serve starts what cfg describes and serves until ctx ends. The parts
-// stop in the reverse order they started: the server drains, the alert
-// checker stops, and the store closes last.
+// stop in the reverse order they started: the server drains, the
+// deliverer and the alert checker stop, and the store closes last.
 func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout io.Writer, now func() time.Time) error {
 	setGCPercent(getenv)
 	// Log lines are written straight through, not buffered: a crash must
@@ -89,12 +89,16 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	handler, err := newHandler(ctx, cfg, log, st, checker, sign, devCA, now)
+	deliverer, err := newDeliverer(cfg, log, st, getenv, now)
 	if err != nil {
 		return err
 	}
-	stopChecker := startChecker(ctx, checker)
-	defer stopChecker()
+	handler, err := newHandler(ctx, cfg, log, st, checker, deliverer, sign, devCA, now)
+	if err != nil {
+		return err
+	}
+	defer startBackground(ctx, checker.Run)()
+	defer startBackground(ctx, deliverer.Run)()
 	return serveUntilDone(ctx, cfg, log, stdout, lns, handler)
 }
 

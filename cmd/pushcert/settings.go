@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/alert"
+	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/web"
 )
 
@@ -77,6 +78,21 @@ func (c *config) settings() []setting {
 		{name: "alert-interval", def: "1h",
 			set:  duration(&c.AlertInterval, 100*time.Millisecond, 24*time.Hour, "want a duration between 100ms and 24h, like 1h"),
 			help: "how often the certificate is checked for alerts"},
+		{name: "delivery-config", set: file(&c.DeliveryConfigFile),
+			help: "JSON file listing the MDM servers and folders the certificate and key are delivered to (optional; see docs/delivery.md)"},
+		{name: "delivery-interval", def: durationText(delivery.DefaultInterval),
+			set:  duration(&c.DeliveryInterval, time.Second, 24*time.Hour, "want a duration between 1s and 24h, like 5m"),
+			help: "how often every delivery target is checked for the active certificate"},
+		{name: "delivery-alert-after", def: durationText(delivery.DefaultAlertAfter),
+			set:  duration(&c.DeliveryAlertAfter, 0, 30*24*time.Hour, "want a duration between 0s and 720h, like 1h"),
+			help: "how long a delivery target may lack the active certificate before an alert is sent (0: never)"},
+		{name: "disable-export", boolean: true, set: boolean(&c.ExportDisabled),
+			help: "turn off every export of the private key, from the console and the API"},
+		{name: "export-groups", list: true, set: list(&c.ExportGroups),
+			help: "comma-separated groups whose API tokens may fetch the certificate and private key (optional)"},
+		{name: "export-sign-in-age", def: "5m",
+			set:  duration(&c.ExportSignInAge, 30*time.Second, time.Hour, "want a duration between 30s and 1h, like 5m"),
+			help: "how recent an admin's sign-in must be to export the private key from the console"},
 		{name: "metrics-token", set: secret(&c.MetricsToken, 16, "openssl rand -hex 32"),
 			help: "bearer token /metrics requires (optional; open when empty)"},
 		{name: "shutdown-timeout", def: "20s",

@@ -27,6 +27,11 @@ const (
 	KindExpiring     Kind = "certificate_expiring"
 	KindExpired      Kind = "certificate_expired"
 	KindUploadFailed Kind = "upload_failed"
+	// KindDeliveryOutOfSync: a delivery target has lacked the active
+	// certificate longer than allowed (package delivery), once per episode.
+	KindDeliveryOutOfSync Kind = "delivery_out_of_sync"
+	// KindKeyExported: someone exported the private key.
+	KindKeyExported Kind = "key_exported"
 )
 
 // Alert is one message. Its JSON form is what a webhook receives: a
@@ -137,6 +142,9 @@ func expiredKey(c *pushcert.Certificate) string { return "expired:" + certID(c) 
 
 func uploadFailedKey(e pushcert.Event) string { return fmt.Sprintf("upload_failed:%d", e.ID) }
 
+// eventKey is the key of an alert raised by an audit event of its own.
+func eventKey(k Kind, e pushcert.Event) string { return fmt.Sprintf("%s:%d", k, e.ID) }
+
 // certID names a certificate in an alert key: its fingerprint, which no
 // other certificate shares, or its serial for records without one.
 func certID(c *pushcert.Certificate) string {
@@ -194,6 +202,30 @@ func uploadFailedText(a Alert) string {
 		b.WriteString(" " + a.URL)
 	}
 	return b.String()
+}
+
+func outOfSyncText(a Alert) string {
+	return "An MDM server does not have the active push certificate: " + strings.TrimSuffix(a.Reason, ".") +
+		". Pushes it sends may fail until it gets it; pushcert keeps trying." + urlSuffix(a.URL)
+}
+
+func keyExportedText(a Alert) string {
+	var b strings.Builder
+	b.WriteString("The push certificate's private key was exported")
+	if a.Actor != "" {
+		b.WriteString(" by " + a.Actor)
+	}
+	writeCertificate(&b, a)
+	b.WriteString(": " + strings.TrimSuffix(a.Reason, "."))
+	b.WriteString(". If nobody expected this, find out who and why.")
+	return b.String() + urlSuffix(a.URL)
+}
+
+func urlSuffix(url string) string {
+	if url == "" {
+		return ""
+	}
+	return " " + url
 }
 
 func writeCertificate(b *strings.Builder, a Alert) {

@@ -227,6 +227,35 @@ func (c *Checker) uploadFailedAlert(e pushcert.Event, st pushcert.State) Alert {
 	return a
 }
 
+// recordEventAlert records the alert an audit event raises, if it raises
+// one: a refused upload, a delivery target out of sync for too long, an
+// exported private key.
+func (c *Checker) recordEventAlert(ctx context.Context, e pushcert.Event, st pushcert.State, now time.Time) error {
+	switch e.Kind {
+	case pushcert.EventUploadFailed:
+		return c.record(ctx, uploadFailedKey(e), c.uploadFailedAlert(e, st), now)
+	case pushcert.EventDeliveryOutOfSync:
+		a := c.eventAlert(KindDeliveryOutOfSync, e)
+		a.Text = outOfSyncText(a)
+		return c.record(ctx, eventKey(KindDeliveryOutOfSync, e), a, now)
+	case pushcert.EventKeyExported:
+		a := c.eventAlert(KindKeyExported, e)
+		a.Text = keyExportedText(a)
+		return c.record(ctx, eventKey(KindKeyExported, e), a, now)
+	}
+	return nil
+}
+
+// eventAlert is the alert for an audit event, without its text.
+func (c *Checker) eventAlert(k Kind, e pushcert.Event) Alert {
+	a := Alert{Event: k, At: e.At.UTC().Format(time.RFC3339), Topic: e.Topic, Serial: e.Serial,
+		Reason: e.Detail, Actor: e.Actor.Label(), URL: c.consoleURL}
+	if !e.NotAfter.IsZero() {
+		a.Expiry = e.NotAfter.UTC().Format(time.RFC3339)
+	}
+	return a
+}
+
 // record stores an alert under key unless it is stored already.
 func (c *Checker) record(ctx context.Context, key string, a Alert, now time.Time) error {
 	payload, err := json.Marshal(a)
@@ -263,10 +292,8 @@ func (c *Checker) scanEvents(ctx context.Context, st pushcert.State, now time.Ti
 		}
 		if c.n != nil {
 			for _, e := range events {
-				if e.Kind == pushcert.EventUploadFailed {
-					if err := c.record(ctx, uploadFailedKey(e), c.uploadFailedAlert(e, st), now); err != nil {
-						return err
-					}
+				if err := c.recordEventAlert(ctx, e, st, now); err != nil {
+					return err
 				}
 			}
 		}

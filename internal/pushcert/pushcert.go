@@ -151,6 +151,15 @@ const (
 	EventUploadFailed    EventKind = "upload_failed"
 	EventAppleIDChanged  EventKind = "apple_id_changed"
 	EventKeysRotated     EventKind = "keys_rotated"
+	// Delivery (package delivery) and export records: the certificate
+	// reached a target, a delivery failed (once per new reason), an admin
+	// asked for a delivery, a target stayed out of sync too long (this one
+	// raises an alert), and the private key was exported (so does this).
+	EventDelivered         EventKind = "delivered"
+	EventDeliveryFailed    EventKind = "delivery_failed"
+	EventDeliveryRequested EventKind = "delivery_requested"
+	EventDeliveryOutOfSync EventKind = "delivery_out_of_sync"
+	EventKeyExported       EventKind = "key_exported"
 )
 
 // Event is one entry of the audit history.

@@ -138,7 +138,7 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatalf("authenticator: %v", err)
 	}
-	srv.Config.Handler = web.NewServer(log, authn, svc, web.NewOps(log, st, opts.MetricsToken), base, "Example Test Org", devCA)
+	srv.Config.Handler = web.NewServer(log, authn, svc, nil, web.NewOps(log, st, opts.MetricsToken), base, "Example Test Org", devCA)
 	srv.Start()
 	t.Cleanup(srv.Close)
 
