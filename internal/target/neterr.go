@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strings"
 	"syscall"
 )
 
@@ -60,7 +61,8 @@ func netMessage(name, hostport string, err error) string {
 		return "the server's TLS certificate is not for the url's host (" + hostErr.Error() + "): set url to a name the certificate holds"
 	case errors.As(err, &invalid):
 		return "the server's TLS certificate is not valid: " + invalid.Error()
-	case errors.As(err, &notTLS):
+	// net/http turns a RecordHeaderError that looks like HTTP into text.
+	case errors.As(err, &notTLS), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return hostport + " did not answer in TLS: if " + name + " serves plain http there, the url must start with http://"
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return hostport + " cannot be reached from here: check the address, routes and firewalls"
