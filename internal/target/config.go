@@ -103,7 +103,8 @@ func jsonError(data []byte, err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		line, col := position(data, syn.Offset)
+		// Offset counts the byte that broke the syntax.
+		line, col := position(data, syn.Offset-1)
 		return fmt.Errorf("the file is not valid JSON (line %d, column %d)", line, col)
 	case errors.As(err, &typ):
 		return fmt.Errorf(`the file must hold a JSON object: {"targets": [...]}`)
@@ -113,9 +114,7 @@ func jsonError(data []byte, err error) error {
 
 // position is the line and column (both from 1) of byte offset in data.
 func position(data []byte, offset int64) (line, col int) {
-	if offset > int64(len(data)) {
-		offset = int64(len(data))
-	}
+	offset = max(0, min(offset, int64(len(data))))
 	before := data[:offset]
 	line = 1 + bytes.Count(before, []byte("\n"))
 	col = int(offset) - bytes.LastIndexByte(before, '\n')

@@ -31,7 +31,7 @@ const (
 
 // newPair issues a push certificate for topic ("" for a new one) over a
 // new key of the given kind, as pushcert would hold it.
-func newPair(t testing.TB, topic, kind string) Pair {
+func newPair(t *testing.T, topic, kind string) Pair {
 	t.Helper()
 	key := newKey(t, kind)
 	return pairFor(t, topic, key, key)
@@ -39,7 +39,7 @@ func newPair(t testing.TB, topic, kind string) Pair {
 
 // pairFor issues a certificate for certKey's public key and pairs it with
 // key; the two differ in a mismatched pair.
-func pairFor(t testing.TB, topic string, certKey, key crypto.Signer) Pair {
+func pairFor(t *testing.T, topic string, certKey, key crypto.Signer) Pair {
 	t.Helper()
 	ca, err := testCA()
 	if err != nil {
@@ -60,7 +60,7 @@ func pairFor(t testing.TB, topic string, certKey, key crypto.Signer) Pair {
 	return Pair{Certificate: pushcert.Describe(cert), KeyDER: keyDER}
 }
 
-func newKey(t testing.TB, kind string) crypto.Signer {
+func newKey(t *testing.T, kind string) crypto.Signer {
 	t.Helper()
 	var (
 		key crypto.Signer
@@ -83,7 +83,7 @@ func newKey(t testing.TB, kind string) crypto.Signer {
 // parseStored reads a certificate and a key as a target wrote them, checks
 // that they are a pair, and returns the certificate and the key's PEM
 // block type.
-func parseStored(t testing.TB, certPEM, keyPEM []byte) (*x509.Certificate, crypto.PublicKey, string) {
+func parseStored(t *testing.T, certPEM, keyPEM []byte) (*x509.Certificate, crypto.PublicKey, string) {
 	t.Helper()
 	cb, rest := pem.Decode(certPEM)
 	if cb == nil || cb.Type != "CERTIFICATE" || len(strings.TrimSpace(string(rest))) != 0 {
@@ -121,7 +121,7 @@ func parseStored(t testing.TB, certPEM, keyPEM []byte) (*x509.Certificate, crypt
 }
 
 // samePublicKey reports whether p's key has the public key pub.
-func samePublicKey(t testing.TB, p Pair, pub crypto.PublicKey) bool {
+func samePublicKey(t *testing.T, p Pair, pub crypto.PublicKey) bool {
 	t.Helper()
 	k, err := x509.ParsePKCS8PrivateKey(p.KeyDER)
 	if err != nil {
@@ -131,7 +131,7 @@ func samePublicKey(t testing.TB, p Pair, pub crypto.PublicKey) bool {
 }
 
 // asError returns err as an *Error, failing the test if it is not one.
-func asError(t testing.TB, err error) *Error {
+func asError(t *testing.T, err error) *Error {
 	t.Helper()
 	var e *Error
 	if !errors.As(err, &e) {
@@ -141,7 +141,7 @@ func asError(t testing.TB, err error) *Error {
 }
 
 // wantMessage checks that err is an *Error whose Message holds want.
-func wantMessage(t testing.TB, err error, want string) *Error {
+func wantMessage(t *testing.T, err error, want string) *Error {
 	t.Helper()
 	e := asError(t, err)
 	if !strings.Contains(e.Message, want) {
