@@ -223,3 +223,15 @@ func TestMDMAnswers(t *testing.T) {
 		})
 	}
 }
+
+func TestMDMRefusesMismatchedPair(t *testing.T) {
+	rc := newRecorder(t, nil)
+	tg := parseOne(t, fmt.Sprintf(`{"name": "t", "kind": "nanomdm", "url": %q, "apiKeyEnv": "K"}`, rc.URL), map[string]string{"K": "k"})
+	p := pairFor(t, "", newKey(t, rsaKey), newKey(t, rsaKey))
+	wantMessage(t, tg.Deliver(t.Context(), p), "the pair cannot be delivered: the certificate's public key does not match the private key")
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.seen) != 0 {
+		t.Errorf("got %d requests, want none", len(rc.seen))
+	}
+}
