@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/delivery"
+	"github.com/pushcert/pushcert/internal/export"
 	"github.com/pushcert/pushcert/internal/pushcert"
 )
 
@@ -67,7 +68,8 @@ func apiServerError(w http.ResponseWriter, r *http.Request, log *slog.Logger, er
 // apiErrors is the API's one table from the service's sentinel errors to
 // the answer: status, error code and message. Validation errors are
 // answered by their code (apiCodeStatus), a request the API could not
-// decode by its own apiRequestError, anything else with a 500.
+// decode by its own apiRequestError, an export's refused passphrase by its
+// *export.PassphraseError, anything else with a 500.
 var apiErrors = []struct {
 	err     error
 	status  int
@@ -83,8 +85,14 @@ var apiErrors = []struct {
 	{delivery.ErrNoTargets, http.StatusConflict, apiCodeConflict,
 		"No delivery targets are configured, so there is nothing to deliver to: list them in the file PUSHCERT_DELIVERY_CONFIG names (see docs/delivery.md)."},
 	{delivery.ErrNoActiveKey, http.StatusConflict, apiCodeConflict,
-		"There is no active push certificate to deliver yet: upload one first."},
+		"There is no active push certificate to deliver or export yet: upload one first."},
+	{delivery.ErrExportDisabled, http.StatusForbidden, apiCodeExportDisabled,
+		"Export is turned off on this pushcert (PUSHCERT_DISABLE_EXPORT): the certificate and private key cannot be fetched. MDM servers get them through delivery (see docs/delivery.md)."},
 }
+
+// apiCodeExportDisabled is the code of an export refused because the
+// operator turned export off, told apart from a token without the role.
+const apiCodeExportDisabled = "exportDisabled"
 
 // apiCodeStatus is the status of a validation error by its code; a code not
 // listed is 400. A topic change conflicts with the devices' enrollment,
@@ -104,6 +112,12 @@ func (h *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ve, ok := errors.AsType[*pushcert.ValidationError](err); ok {
 		writeValidationError(w, ve)
+		return
+	}
+	// An export's passphrase refusal is written for the client and never
+	// quotes the passphrase.
+	if pe, ok := errors.AsType[*export.PassphraseError](err); ok {
+		WriteAPIError(w, http.StatusBadRequest, apiCodeInvalidRequest, "passphrase: "+pe.Message)
 		return
 	}
 	for _, row := range apiErrors {

@@ -108,6 +108,7 @@ func loadStatus(r *http.Request, svc *pushcert.Service, deliv *delivery.Delivere
 	if v.Delivery, err = deliveryViews(r, deliv); err != nil {
 		return views.StatusView{}, err
 	}
+	v.ExportEnabled = deliv != nil && deliv.ExportEnabled()
 	return v, nil
 }
 

@@ -16,6 +16,10 @@ import (
 // point to) to a non-zero value, or, for the field at path alt, to another
 // non-zero value. It returns the paths of the fields it set.
 func fillInputs(v reflect.Value, path, alt string) []string {
+	if v.Type() == reflect.TypeFor[time.Time]() {
+		v.Set(reflect.ValueOf(time.Unix(map[bool]int64{false: 1, true: 2}[path == alt], 0)))
+		return []string{path}
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))

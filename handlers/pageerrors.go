@@ -35,8 +35,10 @@ var pageErrors = []struct {
 		"No certificate signing request is waiting for a certificate. Generate one with the button on the status page."}},
 	{delivery.ErrNoTargets, pageAnswer{http.StatusConflict, "No delivery targets",
 		"No delivery targets are configured, so there is nothing to deliver to. An operator lists them in the file PUSHCERT_DELIVERY_CONFIG names (see docs/delivery.md)."}},
-	{delivery.ErrNoActiveKey, pageAnswer{http.StatusConflict, "Nothing to deliver",
-		"There is no active push certificate to deliver yet. Upload one first; it is delivered as soon as it is active."}},
+	{delivery.ErrNoActiveKey, pageAnswer{http.StatusConflict, "No active certificate",
+		"There is no active push certificate to deliver or export yet. Upload one first; it is delivered as soon as it is active."}},
+	{delivery.ErrExportDisabled, pageAnswer{http.StatusForbidden, "Export turned off",
+		"Export is turned off on this pushcert: an operator set PUSHCERT_DISABLE_EXPORT, so the certificate and private key cannot be downloaded. Nothing was exported. MDM servers get them through delivery (see docs/delivery.md)."}},
 	{errFormUnreadable, pageAnswer{http.StatusBadRequest, "Form not readable",
 		"pushcert could not read the submitted form. Reload the status page and try again. Nothing was changed."}},
 }

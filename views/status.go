@@ -65,6 +65,9 @@ type StatusView struct {
 	// Delivery lists the configured delivery targets; nil when there are
 	// none. (A pointer keeps StatusView comparable for the page cache.)
 	Delivery *DeliverySection
+	// ExportEnabled is true when an administrator may export the
+	// certificate and its key (export is not turned off).
+	ExportEnabled bool
 }
 
 // CertificateView is the active certificate, formatted for people.

@@ -31,6 +31,13 @@ type AuthConfig struct {
 	GroupsClaim  string
 	AdminGroups  []string
 	ViewerGroups []string
+	// ExportGroups grant API bearer tokens the export role, apart from
+	// admin and viewer; none by default.
+	ExportGroups []string
+	// ExportSignInAge is how recent an admin's sign-in at the provider must
+	// be to export the private key from the console; zero means
+	// DefaultExportSignInAge.
+	ExportSignInAge time.Duration
 	// SessionSecret signs and encrypts the cookies; every replica must
 	// share it.
 	SessionSecret   string
@@ -64,10 +71,13 @@ type Authenticator struct {
 	groupsClaim  string
 	adminGroups  []string
 	viewerGroups []string
-	endSession   string
-	baseURL      string
-	httpClient   *http.Client
-	dev          bool
+	exportGroups []string
+	// exportSignInAge is how recent a sign-in must be for a console export.
+	exportSignInAge time.Duration
+	endSession      string
+	baseURL         string
+	httpClient      *http.Client
+	dev             bool
 	// sessions and tokens remember the credentials that passed full
 	// verification, so that each is verified once, not on every request.
 	sessions *verifiedCache
@@ -111,20 +121,22 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 		},
 		// NewProvider made sure the provider calls itself cfg.Issuer, the
 		// issuer its verifiers require.
-		issuer:       cfg.Issuer,
-		audience:     cfg.Audience,
-		cookies:      cookies,
-		lifetime:     cfg.SessionLifetime,
-		groupsClaim:  cfg.GroupsClaim,
-		adminGroups:  cfg.AdminGroups,
-		viewerGroups: cfg.ViewerGroups,
-		endSession:   meta.EndSession,
-		baseURL:      strings.TrimSuffix(cfg.BaseURL, "/"),
-		httpClient:   cfg.HTTPClient,
-		dev:          cfg.Dev,
-		sessions:     newVerifiedCache(verifiedCacheSize),
-		tokens:       newVerifiedCache(verifiedCacheSize),
-		now:          cfg.Now,
+		issuer:          cfg.Issuer,
+		audience:        cfg.Audience,
+		cookies:         cookies,
+		lifetime:        cfg.SessionLifetime,
+		groupsClaim:     cfg.GroupsClaim,
+		adminGroups:     cfg.AdminGroups,
+		viewerGroups:    cfg.ViewerGroups,
+		exportGroups:    cfg.ExportGroups,
+		exportSignInAge: cfg.ExportSignInAge,
+		endSession:      meta.EndSession,
+		baseURL:         strings.TrimSuffix(cfg.BaseURL, "/"),
+		httpClient:      cfg.HTTPClient,
+		dev:             cfg.Dev,
+		sessions:        newVerifiedCache(verifiedCacheSize),
+		tokens:          newVerifiedCache(verifiedCacheSize),
+		now:             cfg.Now,
 	}
 	// The verifiers read the same clock as the caches, so a token's expiry
 	// means the same to both.
@@ -140,6 +152,9 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 const (
 	DefaultSessionLifetime = 8 * time.Hour
 	DefaultGroupsClaim     = "groups"
+	// DefaultExportSignInAge is how recent a sign-in must be for a
+	// console export when AuthConfig.ExportSignInAge is zero.
+	DefaultExportSignInAge = 5 * time.Minute
 )
 
 // withDefaults checks cfg and fills in what was left out.
@@ -158,6 +173,9 @@ func (cfg AuthConfig) withDefaults() (AuthConfig, error) {
 	}
 	if cfg.SessionLifetime <= 0 {
 		cfg.SessionLifetime = DefaultSessionLifetime
+	}
+	if cfg.ExportSignInAge <= 0 {
+		cfg.ExportSignInAge = DefaultExportSignInAge
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

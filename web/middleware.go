@@ -233,6 +233,13 @@ func isAPIPath(p string) bool {
 // requires role. Cookies never authenticate the API, so a browser session
 // cannot be turned against it.
 func (a *Authenticator) bearer(want auth.Role, h http.HandlerFunc) http.Handler {
+	return a.bearerIf(func(u auth.User) bool { return u.Role.Allows(want) },
+		func(u auth.User) string { return a.forbiddenMessage(u, want) }, h)
+}
+
+// bearerIf authenticates API requests with a bearer token and lets through
+// the users allowed accepts; the others get 403 with refusal's message.
+func (a *Authenticator) bearerIf(allowed func(auth.User) bool, refusal func(auth.User) string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := a.bearerUser(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
@@ -242,8 +249,8 @@ func (a *Authenticator) bearer(want auth.Role, h http.HandlerFunc) http.Handler 
 			return
 		}
 		infoFrom(r.Context()).userID = u.Subject
-		if !u.Role.Allows(want) {
-			handlers.WriteAPIError(w, http.StatusForbidden, "Forbidden", a.forbiddenMessage(u, want))
+		if !allowed(u) {
+			handlers.WriteAPIError(w, http.StatusForbidden, "Forbidden", refusal(u))
 			return
 		}
 		h(w, r.WithContext(auth.WithUser(r.Context(), u)))

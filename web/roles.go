@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -28,8 +29,40 @@ func (a *Authenticator) userFromToken(t *oidc.IDToken) (auth.User, error) {
 	if u.Name == "" {
 		u.Name, _ = claims["preferred_username"].(string)
 	}
-	u.Role = a.roleFor(groupsFrom(claims[a.groupsClaim]))
+	groups := groupsFrom(claims[a.groupsClaim])
+	u.Role = a.roleFor(groups)
+	u.CanExport = a.grantsExport(groups)
+	u.SignedInAt = a.authTime(claims["auth_time"])
 	return u, nil
+}
+
+// grantsExport reports whether any of the groups grants the export role.
+// It is granted by the export groups alone: the admin and viewer groups
+// have no part in it, so a token of either cannot fetch the private key.
+func (a *Authenticator) grantsExport(groups []string) bool {
+	for _, g := range groups {
+		if slices.Contains(a.exportGroups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// authTime reads an ID token's auth_time claim (seconds since the epoch)
+// as the time of the sign-in; zero when there is none. A time ahead of
+// pushcert's clock (the provider's clock runs fast) counts as now, so it
+// cannot make a sign-in count as recent for longer than it is.
+func (a *Authenticator) authTime(v any) time.Time {
+	secs, ok := v.(float64)
+	// Past 1e12 seconds (year 33658) it is no time a provider would send.
+	if !ok || secs <= 0 || secs >= 1e12 {
+		return time.Time{}
+	}
+	at, now := time.Unix(int64(secs), 0), a.now()
+	if at.After(now) {
+		return now
+	}
+	return at
 }
 
 // roleFor picks the most privileged role any of the groups grants.

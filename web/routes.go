@@ -37,9 +37,16 @@ func addRoutes(serveMux *http.ServeMux, authn *Authenticator, ops *Ops, h routeH
 	mux.Handle("PATCH /certificate", authn.admin(h.certificate.Upload))
 	mux.Handle("POST /deliveries", authn.admin(h.delivery.DeliverNow))
 
+	// Export of the certificate and private key: admins, and to download
+	// only with a recent sign-in at the provider.
+	mux.Handle("GET /export", authn.admin(h.export.Show))
+	mux.Handle("POST /export", authn.admin(authn.recentSignIn(h.export.Download)))
+
 	// pushcert's own API, outside the device-management resource.
 	mux.Handle("GET /api/pushcert/deliveries", authn.bearer(auth.RoleViewer, h.delivery.Status))
 	mux.Handle("POST /api/pushcert/deliveries", authn.bearer(auth.RoleAdmin, h.delivery.Deliver))
+	// Export for scripts: tokens of the export role only (not admin).
+	mux.Handle("POST /api/pushcert/export", authn.exporter(h.export.API))
 
 	// JSON API, shaped like the device-management API: bearer tokens only.
 	for _, p := range apiPrefixes {

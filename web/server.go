@@ -25,6 +25,7 @@ func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, de
 		dashboard:   handlers.NewDashboard(log, svc, dev).WithDelivery(deliv),
 		certificate: handlers.NewCertificate(log, svc, org, dev).WithDelivery(deliv),
 		delivery:    handlers.NewDelivery(log, deliv, dev),
+		export:      handlers.NewExport(log, svc, deliv, dev, authn.exportSignInAge),
 		api:         handlers.NewAPI(log, svc, baseURL),
 		notFound:    handlers.NotFound(log, dev),
 		devApple:    newDevApple(log, svc, devCA),
@@ -46,6 +47,7 @@ type routeHandlers struct {
 	dashboard   *handlers.Dashboard
 	certificate *handlers.Certificate
 	delivery    *handlers.Delivery
+	export      *handlers.Export
 	api         *handlers.API
 	notFound    http.Handler
 	devApple    *handlers.DevApple

@@ -12,7 +12,7 @@ import (
 	"github.com/pushcert/pushcert/internal/auth"
 )
 
-// sessionCookie holds who the user is (the login cookie holds only the
+// sessionCookie holds who the user is and when they signed in (the login cookie holds only the
 // short-lived values of one sign-in attempt).
 const sessionCookie = "pushcert_session"
 
@@ -61,6 +61,11 @@ func (a *Authenticator) startSession(w http.ResponseWriter, r *http.Request, u a
 	s.Values["email"] = u.Email
 	s.Values["role"] = string(u.Role)
 	s.Values["exp"] = a.now().Add(a.lifetime).Unix()
+	// When the user signed in at the provider, for the console's export,
+	// which asks for a recent sign-in.
+	if !u.SignedInAt.IsZero() {
+		s.Values["auth_time"] = u.SignedInAt.Unix()
+	}
 	if err := s.Save(r, w); err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
@@ -126,6 +131,11 @@ func (a *Authenticator) decodeSession(r *http.Request, now time.Time) (u auth.Us
 	u.Email, _ = s.Values["email"].(string)
 	role, _ := s.Values["role"].(string)
 	u.Role = auth.Role(role)
+	// A session from before auth_time was kept has none: its sign-in is
+	// unknown, so it never counts as recent.
+	if at, _ := s.Values["auth_time"].(int64); at > 0 {
+		u.SignedInAt = time.Unix(at, 0)
+	}
 	return u, exp, true
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,21 +24,37 @@ const (
 )
 
 // login handles GET /login: it starts the authorization code flow with PKCE,
-// state and nonce, remembering them in a short-lived cookie.
+// state and nonce, remembering them in a short-lived cookie. reauth=1 asks
+// the provider to sign the user in again, whatever session it holds (see
+// startLogin).
 func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	a.startLogin(w, r, localPath(q.Get("next")), q.Get("reauth") == "1", http.StatusFound)
+}
+
+// startLogin sends the browser to the provider's sign-in, to come back to
+// next, with the given redirect status. With reauth the provider is asked
+// to sign the user in afresh (prompt=login) and to refuse a sign-in older
+// than the export's limit (max_age); the callback then checks that it did.
+func (a *Authenticator) startLogin(w http.ResponseWriter, r *http.Request, next string, reauth bool, status int) {
 	state, nonce, verifier := oauth2.GenerateVerifier(), oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
 	s := sessions.NewSession(a.cookies, loginCookie)
 	s.Options = a.loginCookieOptions(int(loginMaxAge.Seconds()))
 	s.Values["state"] = state
 	s.Values["nonce"] = nonce
 	s.Values["verifier"] = verifier
-	s.Values["next"] = localPath(r.URL.Query().Get("next"))
+	s.Values["next"] = next
+	s.Values["reauth"] = reauth
 	if err := s.Save(r, w); err != nil {
 		a.serverError(w, r, fmt.Errorf("save login cookie: %w", err))
 		return
 	}
-	url := a.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
-	http.Redirect(w, r, url, http.StatusFound)
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if reauth {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"),
+			oauth2.SetAuthURLParam("max_age", strconv.Itoa(int(a.exportSignInAge.Seconds()))))
+	}
+	http.Redirect(w, r, a.oauth.AuthCodeURL(state, opts...), status)
 }
 
 // loginCookieOptions are the login cookie's attributes: scoped to the
@@ -80,6 +97,7 @@ func (a *Authenticator) callback(w http.ResponseWriter, r *http.Request) {
 	verifier, _ := login.Values["verifier"].(string)
 	nonce, _ := login.Values["nonce"].(string)
 	next, _ := login.Values["next"].(string)
+	reauth, _ := login.Values["reauth"].(bool)
 
 	ctx := oidc.ClientContext(r.Context(), a.httpClient)
 	tok, err := a.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
@@ -108,6 +126,14 @@ func (a *Authenticator) callback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.errorPage(w, r, http.StatusUnauthorized, "Sign-in failed", "The ID token is missing the claims pushcert needs.")
 		return
+	}
+	// A provider that sends no auth_time signed the user in just now, as
+	// far as pushcert can tell.
+	if u.SignedInAt.IsZero() {
+		u.SignedInAt = a.now()
+	}
+	if reauth {
+		next = reauthReturn(next, a.signedInRecently(u))
 	}
 	if err := a.startSession(w, r, u); err != nil {
 		a.serverError(w, r, err)

@@ -31,6 +31,8 @@ func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB
 		GroupsClaim:     cfg.GroupsClaim,
 		AdminGroups:     cfg.AdminGroups,
 		ViewerGroups:    cfg.ViewerGroups,
+		ExportGroups:    cfg.ExportGroups,
+		ExportSignInAge: cfg.ExportSignInAge,
 		SessionSecret:   cfg.SessionSecret,
 		SessionLifetime: cfg.SessionLifetime,
 		SecureCookies:   !cfg.Dev,

@@ -2,7 +2,10 @@
 // context. It knows nothing of HTTP, cookies or tokens.
 package auth
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Role is what a user may do in pushcert.
 type Role string
@@ -36,6 +39,15 @@ type User struct {
 	Name    string
 	Email   string
 	Role    Role
+	// CanExport is the export role: the right to fetch the certificate and
+	// its private key through the API. It is granted by groups of its own,
+	// apart from Role (an admin does not have it by being admin), and only
+	// to API bearer tokens: sessions never carry it.
+	CanExport bool
+	// SignedInAt is when the user last signed in at the identity provider
+	// (the ID token's auth_time, else when pushcert received the sign-in).
+	// It is zero when unknown. Only the console's export asks for it.
+	SignedInAt time.Time
 }
 
 // Label is how the user is shown to people: email, then name, then subject.

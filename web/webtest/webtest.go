@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/devidp"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
@@ -31,6 +32,9 @@ import (
 const (
 	AdminGroup  = "pushcert-admins"
 	ViewerGroup = "pushcert-viewers"
+	// ExportGroup grants the export role; the demo user "mdmhost" (a
+	// script on the MDM host) is its only member.
+	ExportGroup = "pushcert-exporters"
 )
 
 // SessionSecret is the session secret the test server uses.
@@ -64,6 +68,14 @@ type Options struct {
 	// Clock, when set, is the app's clock; default a new one at
 	// testclock.Start.
 	Clock *testclock.Clock
+	// ExportDisabled turns export off (PUSHCERT_DISABLE_EXPORT).
+	ExportDisabled bool
+	// ExportGroups grant the export role; nil means ExportGroup, and an
+	// empty list no group.
+	ExportGroups []string
+	// ExportSignInAge is how recent a sign-in a console export needs;
+	// default web's.
+	ExportSignInAge time.Duration
 }
 
 // New starts the application for one test and stops it at cleanup.
@@ -81,6 +93,7 @@ func New(t testing.TB, opts Options) *App {
 		{Key: "admin", Label: "Test Admin", Email: "admin@example.com", Groups: []string{"staff", AdminGroup}},
 		{Key: "viewer", Label: "Test Viewer", Email: "viewer@example.com", Groups: []string{ViewerGroup}},
 		{Key: "outsider", Label: "Test Outsider", Email: "outsider@example.com", Groups: []string{"staff"}},
+		{Key: "mdmhost", Label: "MDM host script", Email: "mdm-host@example.com", Groups: []string{ExportGroup}},
 	}, clk.Now)
 	if err != nil {
 		t.Fatalf("start provider: %v", err)
@@ -118,6 +131,9 @@ func New(t testing.TB, opts Options) *App {
 	if opts.SessionLifetime == 0 {
 		opts.SessionLifetime = time.Hour
 	}
+	if opts.ExportGroups == nil {
+		opts.ExportGroups = []string{ExportGroup}
+	}
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
 	authn, err := web.NewAuthenticator(ctx, log, web.AuthConfig{
@@ -130,6 +146,8 @@ func New(t testing.TB, opts Options) *App {
 		GroupsClaim:     "groups",
 		AdminGroups:     []string{AdminGroup},
 		ViewerGroups:    []string{ViewerGroup},
+		ExportGroups:    opts.ExportGroups,
+		ExportSignInAge: opts.ExportSignInAge,
 		SessionSecret:   opts.SessionSecret,
 		SessionLifetime: opts.SessionLifetime,
 		Dev:             opts.Dev,
@@ -138,7 +156,9 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatalf("authenticator: %v", err)
 	}
-	srv.Config.Handler = web.NewServer(log, authn, svc, nil, web.NewOps(log, st, opts.MetricsToken), base, "Example Test Org", devCA)
+	// A Deliverer with no targets: it delivers nothing, and exports.
+	deliv := delivery.New(log, st, nil, delivery.Config{ExportDisabled: opts.ExportDisabled, Now: clk.Now})
+	srv.Config.Handler = web.NewServer(log, authn, svc, deliv, web.NewOps(log, st, opts.MetricsToken), base, "Example Test Org", devCA)
 	srv.Start()
 	t.Cleanup(srv.Close)
 
@@ -163,7 +183,7 @@ func (a *App) Client(t testing.TB) *http.Client {
 	}
 }
 
-// LoginAs signs user ("admin", "viewer" or "outsider") in through the real
+// LoginAs signs user ("admin", "viewer", "outsider" or "mdmhost") in through the real
 // flow — pushcert's /login, the provider's authorization endpoint, the
 // callback — and returns a client holding the session cookie.
 func (a *App) LoginAs(t testing.TB, user string) *http.Client {
