@@ -238,8 +238,14 @@ func (d *Deliverer) deliverOne(ctx context.Context, t Target, pair target.Pair) 
 			ev.Kind, ev.Detail = pushcert.EventDeliveryFailed, fmt.Sprintf("to %s: %s", t.Name(), res.Error)
 			res.Event = &ev
 		}
+		// The reason is the target's own words; its cause (never a secret
+		// either) carries the detail for whoever reads the log.
+		cause := derr
+		if u := errors.Unwrap(derr); u != nil {
+			cause = u
+		}
 		d.log.Warn("delivery failed", "target", t.Name(), "serial", cert.SerialNumber,
-			"reason", res.Error, "err", derr, "retry_at", res.NextAttempt.UTC().Format(time.RFC3339))
+			"reason", res.Error, "err", cause, "retry_at", res.NextAttempt.UTC().Format(time.RFC3339))
 	}
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer rcancel()

@@ -74,11 +74,13 @@ func (db *DB) ClaimDelivery(ctx context.Context, target, fingerprint string, now
 	if _, err := db.sql.ExecContext(ctx, d.rebind(`INSERT INTO deliveries (target) VALUES (?) ON CONFLICT (target) DO NOTHING`), target); err != nil {
 		return delivery.Record{}, false, fmt.Errorf("claim delivery to %s: %w", target, err)
 	}
-	res, err := db.sql.ExecContext(ctx, d.rebind(`UPDATE deliveries SET lease_until = ?, last_attempt_at = ?,
+	// last_attempt_at is left to FinishDelivery: until an attempt ends,
+	// the status reports the one before it.
+	res, err := db.sql.ExecContext(ctx, d.rebind(`UPDATE deliveries SET lease_until = ?,
 		out_of_sync_since = CASE WHEN delivered_fingerprint <> ? AND out_of_sync_since IS NULL THEN ? ELSE out_of_sync_since END
 		WHERE target = ? AND (delivered_fingerprint <> ? OR redeliver <> 0)
 		AND (lease_until IS NULL OR lease_until <= ?) AND (next_attempt_at IS NULL OR next_attempt_at <= ?)`),
-		d.timeArg(leaseUntil), d.timeArg(now), fingerprint, d.timeArg(now), target, fingerprint, d.timeArg(now), d.timeArg(now))
+		d.timeArg(leaseUntil), fingerprint, d.timeArg(now), target, fingerprint, d.timeArg(now), d.timeArg(now))
 	if err != nil {
 		return delivery.Record{}, false, fmt.Errorf("claim delivery to %s: %w", target, err)
 	}
