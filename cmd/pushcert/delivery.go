@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,6 +31,15 @@ func newDeliverer(cfg *config, log *slog.Logger, st *store.DB, getenv func(strin
 			names = append(names, t.Name()+" ("+delivery.Describe(t)+")")
 		}
 		log.Info("delivery on", "targets", strings.Join(names, ", "), "interval", cfg.DeliveryInterval.String())
+	} else if cfg.Dev {
+		// Development mode shows delivery at work without an MDM server:
+		// the development certificates go to a folder of its own.
+		t, err := devFolderTarget(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, t)
+		log.Info("delivery to a development folder (set PUSHCERT_DELIVERY_CONFIG for real targets)", "dir", t.Describe())
 	} else {
 		log.Info("delivery off: no delivery targets configured (set PUSHCERT_DELIVERY_CONFIG)")
 	}
@@ -42,6 +53,16 @@ func newDeliverer(cfg *config, log *slog.Logger, st *store.DB, getenv func(strin
 		ExportDisabled: cfg.ExportDisabled,
 		Now:            now,
 	}), nil
+}
+
+// devFolderTarget is development mode's delivery target: the folder
+// dev-delivery in the data folder, readable by its owner only.
+func devFolderTarget(dataDir string) (*target.Folder, error) {
+	dir := filepath.Join(dataDir, "dev-delivery")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("development delivery folder: %w", err)
+	}
+	return target.NewFolder(target.FolderOptions{Name: "dev-folder", Dir: dir})
 }
 
 // startBackground runs run in the background until the returned stop is

@@ -170,7 +170,7 @@ func TestRunDev(t *testing.T) {
 	if !strings.Contains(out.String(), "development mode") {
 		t.Errorf("got output %q, want the development-mode notice", out.String())
 	}
-	for _, f := range []string{"pushcert.db", "dev-session-secret", "dev-key-encryption-secret", "dev-ca.pem", "dev-ca-key.pem"} {
+	for _, f := range []string{"pushcert.db", "dev-session-secret", "dev-key-encryption-secret", "dev-ca.pem", "dev-ca-key.pem", "dev-delivery"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("dev mode did not create %s: %v", f, err)
 		}
