@@ -117,7 +117,7 @@ func (h *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	// An export's passphrase refusal is written for the client and never
 	// quotes the passphrase.
 	if pe, ok := errors.AsType[*export.PassphraseError](err); ok {
-		WriteAPIError(w, http.StatusBadRequest, apiCodeInvalidRequest, "passphrase: "+pe.Message)
+		WriteAPIError(w, http.StatusBadRequest, apiCodeInvalidRequest, sentence(pe.Message))
 		return
 	}
 	for _, row := range apiErrors {

@@ -98,7 +98,7 @@ func (h *Export) Download(w http.ResponseWriter, r *http.Request) {
 	var fe *exportFormError
 	switch {
 	case errors.As(err, &pe):
-		h.refuse(w, r, chosen, pe.Message)
+		h.refuse(w, r, chosen, sentence(pe.Message))
 	case errors.As(err, &fe):
 		h.refuse(w, r, chosen, fe.message)
 	case err != nil:
