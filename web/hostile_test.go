@@ -366,6 +366,16 @@ func TestHostileInputs(t *testing.T) {
 			wantCode: http.StatusForbidden, wantText: "sent from another site",
 		},
 		{
+			// pushcert's own API answers in the API's error shape too.
+			name: "pushcert api: cross-origin browser post",
+			send: func(t *testing.T, a *hostileApp) *http.Response {
+				req := a.request(t, http.MethodPost, "/api/pushcert/deliveries", nil)
+				req.Header.Set("Origin", "https://evil.example")
+				return a.do(t, a.Client(t), req)
+			},
+			wantCode: http.StatusForbidden, wantText: "forbidden: Cross-origin browser requests are not accepted",
+		},
+		{
 			name: "page: GET with a 2 MiB query string",
 			send: func(t *testing.T, a *hostileApp) *http.Response {
 				return a.do(t, a.admin, a.request(t, http.MethodGet, "/?q="+strings.Repeat("%27%3B", 2<<20/6), nil))

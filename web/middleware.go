@@ -223,10 +223,11 @@ func methodOverride(log *slog.Logger, dev bool, identify func(*http.Request) *ht
 	})
 }
 
-// isAPIPath reports whether a path belongs to the JSON API, whose errors are
-// JSON rather than pages.
+// isAPIPath reports whether a path belongs to a JSON API, the
+// device-management one or pushcert's own, whose errors are JSON rather
+// than pages.
 func isAPIPath(p string) bool {
-	return strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/")
+	return strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/api/")
 }
 
 // bearer authenticates API requests with a provider-issued bearer token and

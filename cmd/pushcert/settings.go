@@ -88,7 +88,7 @@ func (c *config) settings() []setting {
 			help: "how long a delivery target may lack the active certificate before an alert is sent (0: never)"},
 		{name: "disable-export", boolean: true, set: boolean(&c.ExportDisabled),
 			help: "turn off every export of the private key, from the console and the API"},
-		{name: "export-groups", list: true, set: list(&c.ExportGroups),
+		{name: "export-groups", list: true, devDef: "pushcert-admins", set: list(&c.ExportGroups),
 			help: "comma-separated groups whose API tokens may fetch the certificate and private key (optional)"},
 		{name: "export-sign-in-age", def: "5m",
 			set:  duration(&c.ExportSignInAge, 30*time.Second, time.Hour, "want a duration between 30s and 1h, like 5m"),
