@@ -20,7 +20,7 @@ import (
 // settings declares every setting of c, in the order they are read and
 // their problems reported. README.md's table lists the same settings.
 func (c *config) settings() []setting {
-	return []setting{
+	list := []setting{
 		{name: "dev", boolean: true, set: boolean(&c.Dev),
 			help: "run on loopback with an embedded OpenID provider, demo users, a local SQLite file and generated secrets"},
 		{name: "listen-addr", def: ":8080", devDef: "127.0.0.1:8080", set: c.setListenAddr,
@@ -71,6 +71,14 @@ func (c *config) settings() []setting {
 			help: "PEM file: extra certificate authorities whose push certificates are accepted (optional)"},
 		{name: "allow-any-issuer", boolean: true, set: c.setAllowAnyIssuer,
 			help: "accept push certificates from any issuer (testing only; never with -dev)"},
+	}
+	return append(list, c.outboundSettings()...)
+}
+
+// outboundSettings declare what pushcert sends out (alerts, deliveries,
+// exports) and how it is operated; they follow settings' own.
+func (c *config) outboundSettings() []setting {
+	return []setting{
 		{name: "alert-webhook-url", set: httpURL(&c.AlertWebhookURL, "want an absolute http(s) URL"),
 			help: "URL that receives expiry and upload-failure alerts as JSON (optional)"},
 		{name: "alert-thresholds", def: alert.DefaultThresholds, set: c.setAlertThresholds,
