@@ -160,6 +160,16 @@ const (
 	EventDeliveryRequested EventKind = "delivery_requested"
 	EventDeliveryOutOfSync EventKind = "delivery_out_of_sync"
 	EventKeyExported       EventKind = "key_exported"
+	// Connection checks with Apple's push service (package apns): a check
+	// whose outcome differs from the last one (or that a person asked
+	// for), by outcome; and the two that raise an alert, once per
+	// episode: Apple refuses the certificate, and Apple's service stayed
+	// out of reach longer than allowed.
+	EventAPNSAccepted         EventKind = "apns_accepted"
+	EventAPNSRejected         EventKind = "apns_rejected"
+	EventAPNSUnreachable      EventKind = "apns_unreachable"
+	EventAPNSAlertRejected    EventKind = "apns_alert_rejected"
+	EventAPNSAlertUnreachable EventKind = "apns_alert_unreachable"
 )
 
 // Event is one entry of the audit history.
