@@ -323,3 +323,43 @@ func TestDeliveryReplicasOnPostgres(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowTargetNeverDelaysActivation: an upload answers at once with the
+// new certificate active while its delivery to a target that has not
+// answered yet is still in flight; the target then gets it.
+func TestSlowTargetNeverDelaysActivation(t *testing.T) {
+	arrived, release := make(chan struct{}, 8), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived <- struct{}{}
+		<-release
+		_, _ = w.Write([]byte(`{"topic":"x"}`))
+	}))
+	t.Cleanup(slow.Close)
+	var once sync.Once
+	releaseAll := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(releaseAll)
+
+	provider := startProvider(t)
+	cfg := deliveryConfig(t, map[string]string{"name": "slow", "kind": "nanomdm", "url": slow.URL, "apiKeyEnv": "TEST_SLOW_KEY"})
+	addr, _ := startRun(t, nil, env(prodEnv(t, provider, freeAddr(t), map[string]string{
+		"PUSHCERT_DELIVERY_CONFIG": cfg,
+		"TEST_SLOW_KEY":            "test-api-key",
+	})))
+	base := "http://" + addr
+	token := providerToken(t, provider, "admin")
+	serial, _ := upload(t, base, token, certificateForNewCSR(t, base, token))
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the delivery never reached the target")
+	}
+	if ts := deliveries(t, base, token)["slow"]; ts.State != "pending" || ts.LastResult != "none" {
+		t.Errorf("while the target has not answered: got %+v, want pending with no result yet", ts)
+	}
+	releaseAll()
+	ts := waitDelivery(t, base, token, "slow", func(ts targetStatus) bool { return ts.InSync })
+	if ts.DeliveredSerial != serial {
+		t.Errorf("got %+v, want in sync with %s", ts, serial)
+	}
+}
