@@ -174,7 +174,7 @@ func (c *Checker) push(ctx context.Context, cert tls.Certificate, topic string) 
 	}
 	var conns heldConns
 	defer conns.close()
-	tr := c.transport(cert, conns.dial)
+	tr := c.transport(cert, conns.dial, func() { p.set(func(m *milestones) { m.serverTrusted = true }) })
 	defer tr.CloseIdleConnections()
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
@@ -194,7 +194,9 @@ func (c *Checker) push(ctx context.Context, cert tls.Certificate, topic string) 
 
 // transport is a new HTTP/2-only transport that presents cert to
 // whatever asks for a client certificate.
-func (c *Checker) transport(cert tls.Certificate, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
+// trusted is called once the server's certificate is verified, before the
+// client's own goes out.
+func (c *Checker) transport(cert tls.Certificate, dial func(ctx context.Context, network, addr string) (net.Conn, error), trusted func()) *http.Transport {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP2(true)
 	return &http.Transport{
@@ -208,6 +210,10 @@ func (c *Checker) transport(cert tls.Certificate, dial func(ctx context.Context,
 			// acceptable authorities that do not include its issuer: the
 			// check is for Apple to judge it, not for the client.
 			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil },
+			VerifyConnection: func(tls.ConnectionState) error {
+				trusted()
+				return nil
+			},
 		},
 		Protocols:         protocols,
 		ForceAttemptHTTP2: true,
@@ -257,11 +263,14 @@ type progress struct {
 }
 
 type milestones struct {
-	connected    bool // a TCP connection (to the proxy, with one) was made
-	tlsStarted   bool
-	tlsDone      bool // the client's side of the handshake finished
-	wroteRequest bool
-	conn         net.Conn // the TLS connection the request went on
+	connected  bool // a TCP connection (to the proxy, with one) was made
+	tlsStarted bool
+	// serverTrusted: the server's certificate was verified, so the client
+	// certificate went out or was about to.
+	serverTrusted bool
+	tlsDone       bool // the client's side of the handshake finished
+	wroteRequest  bool
+	conn          net.Conn // the TLS connection the request went on
 }
 
 func (p *progress) set(f func(m *milestones)) {

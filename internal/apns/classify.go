@@ -98,8 +98,10 @@ func (f failure) classify(parent context.Context, err error) (Outcome, string, s
 		return OutcomeUnreachable, "", msg
 	}
 	// Apple drops the connection without an alert, mid-handshake or right
-	// after the client's side of it, for a key it does not accept.
-	if f.p.tlsStarted && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+	// after the client's side of it, for a key it does not accept. Before
+	// the server's certificate was verified, the client's had not gone
+	// out: a connection cut then is the network's doing.
+	if f.p.serverTrusted && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
 		return OutcomeRejected, "", "Apple closed the connection during the TLS handshake without answering, as it does with a certificate or key it does not accept: " +
 			"check that the certificate is the one Apple issued for pushcert's key, or " + renewAdvice
 	}
@@ -233,6 +235,8 @@ func (f failure) networkMessage(err error) string {
 		return reach + "no route to it; " + reachAdvice
 	case errors.Is(err, syscall.ECONNRESET):
 		return reach + "the connection was reset; " + reachAdvice
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return f.server + " closed the connection before the TLS handshake got to the certificate; a proxy or firewall may be cutting it: " + reachAdvice
 	case isTimeout(err) && !f.p.connected:
 		return fmt.Sprintf("%sno connection within %s; %s", reach, f.timeout, reachAdvice)
 	case isTimeout(err) && !f.p.tlsDone:
