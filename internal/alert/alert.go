@@ -32,6 +32,12 @@ const (
 	KindDeliveryOutOfSync Kind = "delivery_out_of_sync"
 	// KindKeyExported: someone exported the private key.
 	KindKeyExported Kind = "key_exported"
+	// KindAPNSRejected: Apple's push service refused the active
+	// certificate in the connection check (package apns), once per episode.
+	KindAPNSRejected Kind = "apns_rejected"
+	// KindAPNSUnreachable: the connection check has not reached Apple's
+	// push service for longer than allowed, once per episode.
+	KindAPNSUnreachable Kind = "apns_unreachable"
 )
 
 // Alert is one message. Its JSON form is what a webhook receives: a
@@ -219,6 +225,20 @@ func keyExportedText(a Alert) string {
 	b.WriteString(": " + strings.TrimSuffix(a.Reason, "."))
 	b.WriteString(". If nobody expected this, find out who and why.")
 	return b.String() + urlSuffix(a.URL)
+}
+
+func apnsRejectedText(a Alert) string {
+	var b strings.Builder
+	b.WriteString("Apple's push service refused the MDM push certificate")
+	writeCertificate(&b, a)
+	b.WriteString(": " + strings.TrimSuffix(a.Reason, "."))
+	b.WriteString(". MDM servers that use it cannot reach devices until it is fixed.")
+	return b.String() + urlSuffix(a.URL)
+}
+
+func apnsUnreachableText(a Alert) string {
+	return "pushcert cannot reach Apple's push service to check the MDM push certificate: " + strings.TrimSuffix(a.Reason, ".") +
+		". The certificate may be fine, but MDM servers on the same network may not reach Apple either." + urlSuffix(a.URL)
 }
 
 func urlSuffix(url string) string {

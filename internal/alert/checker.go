@@ -229,7 +229,8 @@ func (c *Checker) uploadFailedAlert(e pushcert.Event, st pushcert.State) Alert {
 
 // recordEventAlert records the alert an audit event raises, if it raises
 // one: a refused upload, a delivery target out of sync for too long, an
-// exported private key.
+// exported private key, Apple refusing the certificate, Apple's push
+// service out of reach for too long.
 func (c *Checker) recordEventAlert(ctx context.Context, e pushcert.Event, st pushcert.State, now time.Time) error {
 	switch e.Kind {
 	case pushcert.EventUploadFailed:
@@ -242,6 +243,16 @@ func (c *Checker) recordEventAlert(ctx context.Context, e pushcert.Event, st pus
 		a := c.eventAlert(KindKeyExported, e)
 		a.Text = keyExportedText(a)
 		return c.record(ctx, eventKey(KindKeyExported, e), a, now)
+	case pushcert.EventAPNSAlertRejected:
+		a := c.eventAlert(KindAPNSRejected, e)
+		a.Actor = "" // pushcert's own check
+		a.Text = apnsRejectedText(a)
+		return c.record(ctx, eventKey(KindAPNSRejected, e), a, now)
+	case pushcert.EventAPNSAlertUnreachable:
+		a := c.eventAlert(KindAPNSUnreachable, e)
+		a.Actor = ""
+		a.Text = apnsUnreachableText(a)
+		return c.record(ctx, eventKey(KindAPNSUnreachable, e), a, now)
 	}
 	return nil
 }
