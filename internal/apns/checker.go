@@ -170,7 +170,8 @@ func (c *Checker) push(ctx context.Context, cert tls.Certificate, topic string) 
 	}
 	proxy, err := c.proxy(req)
 	if err != nil {
-		return OutcomeUnreachable, 0, "", "the proxy setting (HTTPS_PROXY) cannot be used: " + err.Error()
+		// The error quotes the setting, which may hold the proxy's password.
+		return OutcomeUnreachable, 0, "", "the proxy setting (HTTPS_PROXY) is not a URL pushcert can use: check it"
 	}
 	var conns heldConns
 	defer conns.close()
@@ -192,10 +193,9 @@ func (c *Checker) push(ctx context.Context, cert tls.Certificate, topic string) 
 	return outcome, resp.StatusCode, answer.Reason, msg
 }
 
-// transport is a new HTTP/2-only transport that presents cert to
-// whatever asks for a client certificate.
-// trusted is called once the server's certificate is verified, before the
-// client's own goes out.
+// transport is a new HTTP/2-only transport that dials with dial and
+// presents cert to whatever asks for a client certificate. It calls
+// trusted once the server's certificate is verified, before cert goes out.
 func (c *Checker) transport(cert tls.Certificate, dial func(ctx context.Context, network, addr string) (net.Conn, error), trusted func()) *http.Transport {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP2(true)

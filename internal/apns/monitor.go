@@ -28,6 +28,9 @@ const (
 	recordTimeout = 5 * time.Second
 	// minWait keeps a Monitor from spinning when something is due now.
 	minWait = 50 * time.Millisecond
+	// errorWait is how soon a pass that failed (the database was down) is
+	// made again.
+	errorWait = time.Minute
 )
 
 // Config tunes a Monitor.
@@ -88,7 +91,11 @@ func (m *Monitor) Checker() *Checker { return m.c }
 func (m *Monitor) Interval() time.Duration { return m.interval }
 
 // Run makes a pass at once, then whenever poked and whenever something is
-// due (a check, a lease running out, an alert), until ctx ends.
+// due (a check, a lease running out, an alert), until ctx ends. A pass
+// that fails is logged and made again a minute later.
+//
+// Nothing is due before there is a certificate: poke the Monitor after
+// every activation, so that the new certificate is checked at once.
 func (m *Monitor) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -96,6 +103,7 @@ func (m *Monitor) Run(ctx context.Context) {
 		next, err := m.Pass(ctx)
 		if err != nil && ctx.Err() == nil {
 			m.log.Error("apns check pass failed", "err", err)
+			next = m.now().Add(errorWait)
 		}
 		var due <-chan time.Time // nothing due: wait to be poked
 		if !next.IsZero() {

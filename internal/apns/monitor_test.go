@@ -173,6 +173,9 @@ func TestMonitorUnreachableAlertAfter(t *testing.T) {
 			if n := len(e.apns.Pushes()); n != 1 {
 				t.Errorf("with the periodic check off: %d pushes, want 1", n)
 			}
+			if l := last(t, m); l.Outcome != apns.OutcomeUnreachable || !l.ForActive || !l.NextCheckAt.IsZero() || l.Alerted != tt.wantAlert {
+				t.Errorf("got %+v, want unreachable with no next check", l)
+			}
 		})
 	}
 }

@@ -28,8 +28,9 @@ type LastResult struct {
 	ActiveTopic  string
 	// Checking reports that a replica is making a periodic check now.
 	Checking bool
-	// NextCheckAt is when the next periodic check is due; zero when the
-	// periodic check is off or there is no certificate.
+	// NextCheckAt is when the next check is due: at once for a
+	// certificate not checked yet, else the next periodic check; zero when
+	// the periodic check is off or there is no certificate.
 	NextCheckAt time.Time
 }
 
@@ -52,11 +53,11 @@ func (m *Monitor) Last(ctx context.Context) (LastResult, error) {
 	out.ActiveSerial, out.ActiveTopic = cert.SerialNumber, cert.Topic
 	out.ForActive = rec.Last.Outcome != OutcomeNone && rec.Last.Fingerprint == cert.Fingerprint
 	out.TopicMatches = rec.Last.Outcome != OutcomeNone && rec.Last.Topic == cert.Topic
-	if p := m.period(rec.Last.Outcome); p > 0 {
+	switch p := m.period(rec.Last.Outcome); {
+	case !out.ForActive:
+		out.NextCheckAt = now // a new certificate is checked at once
+	case p > 0:
 		out.NextCheckAt = rec.Last.At.Add(p)
-		if !out.ForActive {
-			out.NextCheckAt = now // a new certificate is checked at once
-		}
 	}
 	return out, nil
 }
