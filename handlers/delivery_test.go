@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,13 +30,23 @@ func newFlakyMDM(t *testing.T) *flakyMDM {
 	t.Helper()
 	m := &flakyMDM{}
 	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
 		if m.down.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprint(w, `{"error":"maintenance"}`)
 			return
 		}
-		fmt.Fprint(w, `{"topic":"x"}`)
+		b, _ := pem.Decode(body)
+		if b == nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, `{"topic":%q}`, pushcert.Describe(c).Topic)
 	}))
 	t.Cleanup(m.srv.Close)
 	return m

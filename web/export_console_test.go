@@ -236,3 +236,29 @@ func TestLoginReauth(t *testing.T) {
 		}
 	}
 }
+
+// TestExportConsoleReauthWithoutAuthTime: a provider that does not say when
+// the admin signed in (no auth_time in the ID token) cannot prove a fresh
+// sign-in, so the export page says so and nothing is exported, however
+// often the admin comes back.
+func TestExportConsoleReauthWithoutAuthTime(t *testing.T) {
+	app := newExportApp(t, webtest.Options{ExportSignInAge: 2 * time.Minute})
+	app.Provider.OmitAuthTime(true)
+	admin := app.LoginAs(t, "admin")
+	for range 2 {
+		resp, _ := postExport(t, app, admin, "pem", "", "")
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), app.Provider.Issuer()) {
+			t.Fatalf("got %d to %q, want 303 to the provider", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		q := loc.Query()
+		q.Set("demo_user", "admin")
+		loc.RawQuery = q.Encode()
+		resp, _ = get(t, admin, loc.String())
+		resp, _ = get(t, admin, resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/export?signin=old" {
+			t.Fatalf("callback: got %d %q, want 303 to /export?signin=old", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	wantNoExport(t, app)
+}

@@ -127,11 +127,11 @@ func (a *Authenticator) callback(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, r, http.StatusUnauthorized, "Sign-in failed", "The ID token is missing the claims pushcert needs.")
 		return
 	}
-	// A provider that sends no auth_time signed the user in just now, as
-	// far as pushcert can tell.
-	if u.SignedInAt.IsZero() {
-		u.SignedInAt = a.now()
-	}
+	// When the user signed in is what the provider's auth_time says, and
+	// nothing else: without it, the sign-in may have been a silent single
+	// sign-on from long ago, so it never counts as recent (SignedInAt
+	// stays zero). A re-authentication asks with max_age, to which OpenID
+	// Connect requires the provider to answer with auth_time.
 	if reauth {
 		next = reauthReturn(next, a.signedInRecently(u))
 	}

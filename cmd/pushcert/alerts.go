@@ -61,9 +61,12 @@ func (s pokingStore) AddPendingKey(ctx context.Context, k pushcert.PendingKey, e
 }
 
 func (s pokingStore) Activate(ctx context.Context, a pushcert.Activation) (pushcert.State, error) {
-	defer s.activated()
 	defer s.poke()
-	return s.DB.Activate(ctx, a)
+	st, err := s.DB.Activate(ctx, a)
+	if err == nil {
+		s.activated()
+	}
+	return st, err
 }
 
 func (s pokingStore) RecordUploadFailure(ctx context.Context, expectVersion int64, reason string, e pushcert.Event) (pushcert.State, error) {

@@ -13,10 +13,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pushcert/pushcert/internal/applesim"
+	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store/storetest"
 	"github.com/pushcert/pushcert/internal/target/nanomdmtest"
 )
@@ -250,12 +252,17 @@ func grepLines(s, substr string) string {
 // countingNanoMDM is an HTTP server that answers as NanoMDM does and counts
 // the certificates it receives, by serial.
 type countingNanoMDM struct {
-	mu  sync.Mutex
-	got map[string]int
+	mu   sync.Mutex
+	got  map[string]int
+	down atomic.Bool // answers 503, as a server in maintenance
 }
 
 func (c *countingNanoMDM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if c.down.Load() {
+		http.Error(w, `{"error":"maintenance"}`, http.StatusServiceUnavailable)
+		return
+	}
 	b, _ := pem.Decode(body)
 	if r.Method != http.MethodPut || b == nil {
 		http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
@@ -269,7 +276,7 @@ func (c *countingNanoMDM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.got[fmt.Sprintf("%X", cert.SerialNumber)]++
 	c.mu.Unlock()
-	_, _ = w.Write([]byte(`{"topic":"x"}`))
+	_ = json.NewEncoder(w).Encode(map[string]string{"topic": pushcert.Describe(cert).Topic})
 }
 
 func (c *countingNanoMDM) counts() map[string]int {
@@ -311,11 +318,23 @@ func TestDeliveryReplicasOnPostgres(t *testing.T) {
 	waitDelivery(t, b.base, token, "mdm", func(ts targetStatus) bool { return ts.InSync && ts.DeliveredSerial == first })
 	second, _ := upload(t, b.base, token, renewalFor(t, b.base, token, topic))
 	waitDelivery(t, a.base, token, "mdm", func(ts targetStatus) bool { return ts.InSync && ts.DeliveredSerial == second })
+
+	// The MDM server goes down during the next renewal: both replicas show
+	// it out of sync with the reason, and once it is back it gets the
+	// certificate without anyone acting.
+	rec.down.Store(true)
+	third, _ := upload(t, a.base, token, renewalFor(t, a.base, token, topic))
+	ts := waitDelivery(t, b.base, token, "mdm", func(ts targetStatus) bool { return ts.LastResult == "failed" })
+	if ts.State != "out-of-sync" || ts.DeliveredSerial != second || !strings.Contains(ts.LastError, "503") {
+		t.Errorf("with the server down, through B: got %+v, want out of sync on %s with the 503", ts, second)
+	}
+	rec.down.Store(false)
+	waitDelivery(t, b.base, token, "mdm", func(ts targetStatus) bool { return ts.InSync && ts.DeliveredSerial == third })
 	// Both replicas reconcile every second: give each several turns to
 	// deliver again.
 	time.Sleep(3 * time.Second)
-	if got := rec.counts(); len(got) != 2 || got[first] != 1 || got[second] != 1 {
-		t.Errorf("the MDM server got %v, want %s and %s once each", got, first, second)
+	if got := rec.counts(); len(got) != 3 || got[first] != 1 || got[second] != 1 || got[third] != 1 {
+		t.Errorf("the MDM server got %v, want %s, %s and %s once each", got, first, second, third)
 	}
 	if t.Failed() {
 		for _, r := range []*replica{a, b} {
@@ -330,10 +349,10 @@ func TestDeliveryReplicasOnPostgres(t *testing.T) {
 func TestSlowTargetNeverDelaysActivation(t *testing.T) {
 	arrived, release := make(chan struct{}, 8), make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
 		arrived <- struct{}{}
 		<-release
-		_, _ = w.Write([]byte(`{"topic":"x"}`))
+		_ = json.NewEncoder(w).Encode(map[string]string{"topic": topicOf(body)})
 	}))
 	t.Cleanup(slow.Close)
 	var once sync.Once
@@ -362,4 +381,18 @@ func TestSlowTargetNeverDelaysActivation(t *testing.T) {
 	if ts.DeliveredSerial != serial {
 		t.Errorf("got %+v, want in sync with %s", ts, serial)
 	}
+}
+
+// topicOf is the topic of the PEM certificate that starts body, as NanoMDM
+// names it in its answer.
+func topicOf(body []byte) string {
+	b, _ := pem.Decode(body)
+	if b == nil {
+		return ""
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return ""
+	}
+	return pushcert.Describe(c).Topic
 }

@@ -99,7 +99,14 @@ func New(log *slog.Logger, st Store, targets []Target, cfg Config) *Deliverer {
 		d.retryMax = defaultRetryMax
 	}
 	if d.timeout <= 0 {
+		// A target's own time limit must not be cut short: the deadline
+		// (and with it the lease) outlasts the longest one.
 		d.timeout = defaultTimeout
+		for _, t := range targets {
+			if tt, ok := t.(interface{ Timeout() time.Duration }); ok {
+				d.timeout = max(d.timeout, tt.Timeout()+10*time.Second)
+			}
+		}
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -120,10 +127,11 @@ func (d *Deliverer) Run(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		next, err := d.Reconcile(ctx)
+		wait := d.interval
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("delivery pass failed", "err", err)
+			wait = min(wait, d.retryBase)
 		}
-		wait := d.interval
 		if !next.IsZero() {
 			wait = min(wait, max(next.Sub(d.now()), minWait))
 		}
@@ -194,20 +202,63 @@ func (d *Deliverer) Reconcile(ctx context.Context) (time.Time, error) {
 	if err := pair.Check(); err != nil {
 		return time.Time{}, fmt.Errorf("the active certificate and key are not a pair: %w", err)
 	}
+	if err := d.verifyHeld(ctx, pair); err != nil {
+		return time.Time{}, err
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(d.targets))
 	for i, t := range d.targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = d.deliverOne(ctx, t, pair)
-		}()
+		wg.Go(func() { errs[i] = d.deliverOne(ctx, t, pair) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return time.Time{}, err
+	// One target's store error does not keep the others' alerts and
+	// retries from being worked out.
+	next, err := d.afterPass(ctx, cert)
+	return next, errors.Join(append(errs, err)...)
+}
+
+// Holder is a Target that can tell whether it still holds what it was
+// sent, such as a folder: one whose files were lost is delivered to again,
+// though its record says it has them.
+type Holder interface {
+	Holds(ctx context.Context, p target.Pair) bool
+}
+
+// verifyHeld forgets the delivery of pair to every Holder whose record says
+// it has pair but that no longer holds it (its folder was emptied, or it is
+// this replica's own folder and another replica made the delivery).
+func (d *Deliverer) verifyHeld(ctx context.Context, pair target.Pair) error {
+	var recs []Record
+	for _, t := range d.targets {
+		h, ok := t.(Holder)
+		if !ok {
+			continue
+		}
+		if recs == nil {
+			var err error
+			if recs, err = d.st.DeliveryRecords(ctx); err != nil {
+				return err
+			}
+		}
+		for _, r := range recs {
+			if r.Target == t.Name() && r.holds(pair.Certificate.Fingerprint, settingsOf(t)) && !h.Holds(ctx, pair) {
+				d.log.Warn("delivery target lost the certificate; delivering it again", "target", t.Name(), "serial", pair.Certificate.SerialNumber)
+				if err := d.st.ForgetDelivery(ctx, t.Name(), pair.Certificate.Fingerprint); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	return d.afterPass(ctx, cert)
+	return nil
+}
+
+// settingsOf is what a delivery to t is made with, besides the pair: its
+// Settings, or where it delivers for a Target without them.
+func settingsOf(t Target) string {
+	if s, ok := t.(interface{ Settings() string }); ok {
+		return s.Settings()
+	}
+	return t.Kind() + "\n" + t.Describe()
 }
 
 // deliverOne claims t's delivery of pair, if it needs one now, makes it
@@ -215,7 +266,8 @@ func (d *Deliverer) Reconcile(ctx context.Context) (time.Time, error) {
 func (d *Deliverer) deliverOne(ctx context.Context, t Target, pair target.Pair) error {
 	cert := pair.Certificate
 	now := d.now()
-	rec, ok, err := d.st.ClaimDelivery(ctx, t.Name(), cert.Fingerprint, now, now.Add(d.lease()))
+	settings := settingsOf(t)
+	rec, ok, err := d.st.ClaimDelivery(ctx, t.Name(), cert.Fingerprint, settings, now, now.Add(d.lease()))
 	if err != nil || !ok {
 		return err
 	}
@@ -223,7 +275,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, t Target, pair target.Pair) 
 	derr := t.Deliver(dctx, pair)
 	cancel()
 	at := d.now()
-	res := Result{Target: t.Name(), Serial: cert.SerialNumber, Fingerprint: cert.Fingerprint, At: at}
+	res := Result{Target: t.Name(), Serial: cert.SerialNumber, Fingerprint: cert.Fingerprint, Settings: settings, At: at}
 	ev := pushcert.Event{At: at, Actor: System, Serial: cert.SerialNumber, Topic: cert.Topic, NotAfter: cert.NotAfter}
 	if derr == nil {
 		ev.Kind, ev.Detail = pushcert.EventDelivered, fmt.Sprintf("to %s (%s)", t.Name(), Describe(t))
@@ -272,7 +324,7 @@ func (d *Deliverer) afterPass(ctx context.Context, cert pushcert.Certificate) (t
 	}
 	for _, t := range d.targets {
 		r, ok := byName[t.Name()]
-		if !ok || (r.DeliveredFingerprint == cert.Fingerprint && !r.Redeliver) {
+		if !ok || (r.holds(cert.Fingerprint, settingsOf(t)) && r.RequestedAt.IsZero()) {
 			continue
 		}
 		soonest(r.NextAttemptAt)

@@ -134,9 +134,13 @@ func TestOutOfSyncAlertedOncePerEpisode(t *testing.T) {
 		if next := reconcile(t, a); !next.Equal(start.Add(time.Second)) {
 			t.Errorf("next %v, want the retry in 1 s", next)
 		}
-		e.clock.Advance(59 * time.Second)
-		if next := reconcile(t, a); !next.Equal(start.Add(time.Minute)) && !next.Before(start.Add(time.Minute)) {
-			t.Errorf("next %v, want at most the alert's time %v", next, start.Add(time.Minute))
+		e.clock.Advance(time.Second)
+		if next := reconcile(t, a); !next.Equal(start.Add(3 * time.Second)) {
+			t.Errorf("after the second failure: next %v, want the retry 2 s later, %v", next, start.Add(3*time.Second))
+		}
+		e.clock.Advance(58 * time.Second)
+		if next := reconcile(t, a); !next.Equal(start.Add(time.Minute)) {
+			t.Errorf("a second before the alert, with the retry later: next %v, want the alert's time %v", next, start.Add(time.Minute))
 		}
 		if n := len(e.events(t, pushcert.EventDeliveryOutOfSync)); n != 0 {
 			t.Fatalf("alerted after 59 s, want after a minute")

@@ -120,6 +120,10 @@ type mdmServer struct {
 	status int // 0 means accept
 	got    map[string]int
 	tries  int
+	// gate, when set, holds each request until it is closed; arrived
+	// hears of each request as it arrives.
+	gate    chan struct{}
+	arrived chan struct{}
 }
 
 func newMDMServer(t *testing.T) *mdmServer {
@@ -133,6 +137,15 @@ func newMDMServer(t *testing.T) *mdmServer {
 func (m *mdmServer) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	m.mu.Lock()
+	gate, arrived := m.gate, m.arrived
+	m.mu.Unlock()
+	if arrived != nil {
+		arrived <- struct{}{}
+	}
+	if gate != nil {
+		<-gate
+	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.tries++
 	if m.status != 0 {
@@ -145,9 +158,13 @@ func (m *mdmServer) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	serial := serialOf(b.Bytes)
-	m.got[serial]++
-	fmt.Fprint(w, `{"topic":"x"}`)
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	m.got[strings.ToUpper(c.SerialNumber.Text(16))]++
+	fmt.Fprintf(w, `{"topic":%q}`, pushcert.Describe(c).Topic)
 }
 
 func (m *mdmServer) setStatus(code int) {
@@ -202,11 +219,13 @@ func status(t *testing.T, d *delivery.Deliverer, name string) delivery.TargetSta
 	return delivery.TargetStatus{}
 }
 
-// serialOf is a DER certificate's serial as pushcert writes it.
-func serialOf(der []byte) string {
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return "unreadable"
-	}
-	return strings.ToUpper(c.SerialNumber.Text(16))
+// hold makes the server hold each request until the returned release is
+// called; each request is announced on the returned channel.
+func (m *mdmServer) hold() (arrived <-chan struct{}, release func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gate, m.arrived = make(chan struct{}), make(chan struct{}, 16)
+	gate := m.gate
+	var once sync.Once
+	return m.arrived, func() { once.Do(func() { close(gate) }) }
 }

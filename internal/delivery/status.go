@@ -52,10 +52,10 @@ func (d *Deliverer) Status(ctx context.Context) ([]TargetStatus, string, error) 
 		r := byName[t.Name()]
 		out[i] = TargetStatus{
 			Name: t.Name(), Kind: t.Kind(), KindLabel: KindLabel(t.Kind()), Destination: t.Describe(),
-			InSync:          fingerprint != "" && r.DeliveredFingerprint == fingerprint,
+			InSync:          fingerprint != "" && r.holds(fingerprint, settingsOf(t)),
 			DeliveredSerial: r.DeliveredSerial, DeliveredAt: r.DeliveredAt,
 			LastAttemptAt: r.LastAttemptAt, LastError: r.LastError, Failures: r.Failures,
-			NextAttemptAt: r.NextAttemptAt, OutOfSyncSince: r.OutOfSyncSince, Redeliver: r.Redeliver,
+			NextAttemptAt: r.NextAttemptAt, OutOfSyncSince: r.OutOfSyncSince, Redeliver: !r.RequestedAt.IsZero(),
 		}
 	}
 	return out, serial, nil

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -39,7 +40,15 @@ type Provider struct {
 	// sessions in a plain map, and the chosen user is handed over through a
 	// queue that must not be shared between two sign-ins.
 	mu sync.Mutex
+	// noAuthTime makes ID tokens leave out auth_time, as some providers'
+	// do (see OmitAuthTime).
+	noAuthTime atomic.Bool
 }
+
+// OmitAuthTime makes the provider's ID tokens leave out auth_time, as a
+// provider that does not say when the user signed in would, or put it
+// back. For tests of how pushcert copes.
+func (p *Provider) OmitAuthTime(omit bool) { p.noAuthTime.Store(omit) }
 
 // Start starts the provider on addr (127.0.0.1:0 for any free port). Its
 // signing key and client secret are kept in dataDir so tokens and settings

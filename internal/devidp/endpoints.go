@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/pushcert/pushcert/views"
@@ -80,19 +82,48 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target.String(), http.StatusFound)
 }
 
-func (p *Provider) user(key string) (*mockoidc.MockUser, bool) {
+func (p *Provider) user(key string) (authTimeUser, bool) {
 	for _, u := range p.users {
 		if u.Key == key {
-			return &mockoidc.MockUser{
+			return authTimeUser{omit: &p.noAuthTime, MockUser: &mockoidc.MockUser{
 				Subject:           "dev-" + u.Key,
 				Email:             u.Email,
 				EmailVerified:     true,
 				PreferredUsername: u.Label,
 				Groups:            u.Groups,
-			}, true
+			}}, true
 		}
 	}
-	return nil, false
+	return authTimeUser{}, false
+}
+
+// authTimeUser is a demo user whose ID tokens carry auth_time, as a real
+// provider's do: every token is for a sign-in that just happened (the
+// demo user was chosen, or the token asked for), so it is the token's
+// issue time. pushcert needs it to tell a recent sign-in from an old one.
+type authTimeUser struct {
+	*mockoidc.MockUser
+	omit *atomic.Bool // the provider's OmitAuthTime
+}
+
+// Claims are the mock user's claims and auth_time.
+func (u authTimeUser) Claims(scope []string, c *mockoidc.IDTokenClaims) (jwt.Claims, error) {
+	inner, err := u.MockUser.Claims(scope, c)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(inner)
+	if err != nil {
+		return nil, err
+	}
+	var m jwt.MapClaims
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if c.IssuedAt != nil && !u.omit.Load() {
+		m["auth_time"] = c.IssuedAt.Unix()
+	}
+	return m, nil
 }
 
 // chooser shows the demo users; each choice continues the authorization

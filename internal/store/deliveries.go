@@ -14,16 +14,16 @@ var _ delivery.Store = (*DB)(nil)
 
 // deliveryCols are a deliveries row's columns in the order scanDelivery
 // reads them.
-const deliveryCols = `target, delivered_serial, delivered_fingerprint, delivered_at, last_attempt_at, last_error,
-	failures, next_attempt_at, lease_until, redeliver, out_of_sync_since, alerted`
+const deliveryCols = `target, delivered_serial, delivered_fingerprint, delivered_settings, delivered_at, last_attempt_at,
+	last_error, failures, next_attempt_at, attempt_fingerprint, claimed_at, lease_until, requested_at, out_of_sync_since, alerted`
 
 func scanDelivery(row interface{ Scan(...any) error }) (delivery.Record, error) {
 	var r delivery.Record
-	var redeliver, alerted int
-	err := row.Scan(&r.Target, &r.DeliveredSerial, &r.DeliveredFingerprint, scanTime{&r.DeliveredAt}, scanTime{&r.LastAttemptAt},
-		&r.LastError, &r.Failures, scanTime{&r.NextAttemptAt}, scanTime{&r.LeaseUntil}, &redeliver,
-		scanTime{&r.OutOfSyncSince}, &alerted)
-	r.Redeliver, r.Alerted = redeliver != 0, alerted != 0
+	var alerted int
+	err := row.Scan(&r.Target, &r.DeliveredSerial, &r.DeliveredFingerprint, &r.DeliveredSettings, scanTime{&r.DeliveredAt},
+		scanTime{&r.LastAttemptAt}, &r.LastError, &r.Failures, scanTime{&r.NextAttemptAt}, &r.AttemptFingerprint,
+		scanTime{&r.ClaimedAt}, scanTime{&r.LeaseUntil}, scanTime{&r.RequestedAt}, scanTime{&r.OutOfSyncSince}, &alerted)
+	r.Alerted = alerted != 0
 	return r, err
 }
 
@@ -69,18 +69,25 @@ func (db *DB) DeliveryRecords(ctx context.Context) ([]delivery.Record, error) {
 // ClaimDelivery leases target's delivery of the certificate with
 // fingerprint. Like ClaimAlerts, the claim is one UPDATE that re-checks
 // every condition, so of several replicas claiming at once one gets it.
-func (db *DB) ClaimDelivery(ctx context.Context, target, fingerprint string, now, leaseUntil time.Time) (delivery.Record, bool, error) {
+func (db *DB) ClaimDelivery(ctx context.Context, target, fingerprint, settings string, now, leaseUntil time.Time) (delivery.Record, bool, error) {
 	d := db.d
 	if _, err := db.sql.ExecContext(ctx, d.rebind(`INSERT INTO deliveries (target) VALUES (?) ON CONFLICT (target) DO NOTHING`), target); err != nil {
 		return delivery.Record{}, false, fmt.Errorf("claim delivery to %s: %w", target, err)
 	}
 	// last_attempt_at is left to FinishDelivery: until an attempt ends,
-	// the status reports the one before it.
-	res, err := db.sql.ExecContext(ctx, d.rebind(`UPDATE deliveries SET lease_until = ?,
-		out_of_sync_since = CASE WHEN delivered_fingerprint <> ? AND out_of_sync_since IS NULL THEN ? ELSE out_of_sync_since END
-		WHERE target = ? AND (delivered_fingerprint <> ? OR redeliver <> 0)
-		AND (lease_until IS NULL OR lease_until <= ?) AND (next_attempt_at IS NULL OR next_attempt_at <= ?)`),
-		d.timeArg(leaseUntil), fingerprint, d.timeArg(now), target, fingerprint, d.timeArg(now), d.timeArg(now))
+	// the status reports the one before it. The WHERE clause reads the
+	// row as it was, before SET.
+	res, err := db.sql.ExecContext(ctx, d.rebind(`UPDATE deliveries SET lease_until = ?, claimed_at = ?, attempt_fingerprint = ?,
+		out_of_sync_since = CASE WHEN (delivered_fingerprint <> ? OR delivered_settings <> ?) AND out_of_sync_since IS NULL
+			THEN ? ELSE out_of_sync_since END
+		WHERE target = ? AND (delivered_fingerprint <> ? OR delivered_settings <> ? OR requested_at IS NOT NULL)
+		AND (lease_until IS NULL OR lease_until <= ?)
+		AND (next_attempt_at IS NULL OR next_attempt_at <= ? OR attempt_fingerprint <> ?)`),
+		d.timeArg(leaseUntil), d.timeArg(now), fingerprint,
+		fingerprint, settings, d.timeArg(now),
+		target, fingerprint, settings,
+		d.timeArg(now),
+		d.timeArg(now), fingerprint)
 	if err != nil {
 		return delivery.Record{}, false, fmt.Errorf("claim delivery to %s: %w", target, err)
 	}
@@ -94,26 +101,35 @@ func (db *DB) ClaimDelivery(ctx context.Context, target, fingerprint string, now
 	return r, true, nil
 }
 
+// ForgetDelivery records that target no longer holds the certificate with
+// fingerprint.
+func (db *DB) ForgetDelivery(ctx context.Context, target, fingerprint string) error {
+	if _, err := db.sql.ExecContext(ctx, db.d.rebind(`UPDATE deliveries SET delivered_fingerprint = '', delivered_serial = ''
+		WHERE target = ? AND delivered_fingerprint = ?`), target, fingerprint); err != nil {
+		return fmt.Errorf("forget delivery to %s: %w", target, err)
+	}
+	return nil
+}
+
 // FinishDelivery records a claimed delivery's outcome. It runs under the
 // installation row's lock, like every write that stores an audit event,
 // so that event IDs are committed in order (see EventsAfter); it changes
-// nothing on the installation row itself.
+// nothing on the installation row itself, but reads the active
+// certificate from it.
 func (db *DB) FinishDelivery(ctx context.Context, r delivery.Result) error {
-	d := db.d
-	err := db.write(ctx, 0, func(t *tx, _ installation) error {
-		var err error
+	err := db.write(ctx, 0, func(t *tx, cur installation) error {
+		row, err := t.queryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE target = ?`, r.Target)
+		if err != nil {
+			return err
+		}
+		rec, err := scanDelivery(row)
+		if err != nil {
+			return fmt.Errorf("read delivery: %w", err)
+		}
 		if r.Error == "" {
-			// A success ends the out-of-sync episode only if the certificate
-			// sent is still the one the target was behind on; the next claim
-			// starts a new one otherwise.
-			_, err = t.exec(ctx, `UPDATE deliveries SET delivered_serial = ?, delivered_fingerprint = ?, delivered_at = ?,
-				last_attempt_at = ?, last_error = '', failures = 0, next_attempt_at = NULL, lease_until = NULL, redeliver = 0,
-				out_of_sync_since = NULL, alerted = 0 WHERE target = ?`,
-				r.Serial, r.Fingerprint, d.timeArg(r.At), d.timeArg(r.At), r.Target)
+			err = t.finishSuccess(ctx, r, rec, cur)
 		} else {
-			_, err = t.exec(ctx, `UPDATE deliveries SET last_attempt_at = ?, last_error = ?, failures = failures + 1,
-				next_attempt_at = ?, lease_until = NULL WHERE target = ?`,
-				d.timeArg(r.At), r.Error, d.nullTime(r.NextAttempt), r.Target)
+			err = t.finishFailure(ctx, r, rec)
 		}
 		if err != nil {
 			return err
@@ -127,6 +143,42 @@ func (db *DB) FinishDelivery(ctx context.Context, r delivery.Result) error {
 		return fmt.Errorf("record delivery to %s: %w", r.Target, err)
 	}
 	return nil
+}
+
+// finishSuccess records a delivery that landed. It serves the "Deliver
+// now" requests made up to the claim (a later one still waits), and ends
+// the out-of-sync episode only if the certificate sent is still the
+// active one: otherwise the target is still behind, since the same moment.
+func (t *tx) finishSuccess(ctx context.Context, r delivery.Result, rec delivery.Record, cur installation) error {
+	d := t.db.d
+	requested := rec.RequestedAt
+	if !requested.After(rec.ClaimedAt) {
+		requested = time.Time{}
+	}
+	since, alerted := rec.OutOfSyncSince, rec.Alerted
+	if c := cur.state.Certificate; c != nil && c.Fingerprint == r.Fingerprint {
+		since, alerted = time.Time{}, false
+	}
+	_, err := t.exec(ctx, `UPDATE deliveries SET delivered_serial = ?, delivered_fingerprint = ?, delivered_settings = ?,
+		delivered_at = ?, last_attempt_at = ?, last_error = '', failures = 0, next_attempt_at = NULL, lease_until = NULL,
+		requested_at = ?, out_of_sync_since = ?, alerted = ? WHERE target = ?`,
+		r.Serial, r.Fingerprint, r.Settings, d.timeArg(r.At), d.timeArg(r.At),
+		d.nullTime(requested), d.nullTime(since), boolInt(alerted), r.Target)
+	return err
+}
+
+// finishFailure records a failed delivery; with a "Deliver now" made
+// since the claim waiting, the target is due again at once.
+func (t *tx) finishFailure(ctx context.Context, r delivery.Result, rec delivery.Record) error {
+	d := t.db.d
+	next := r.NextAttempt
+	if rec.RequestedAt.After(rec.ClaimedAt) {
+		next = time.Time{}
+	}
+	_, err := t.exec(ctx, `UPDATE deliveries SET last_attempt_at = ?, last_error = ?, failures = failures + 1,
+		next_attempt_at = ?, lease_until = NULL WHERE target = ?`,
+		d.timeArg(r.At), r.Error, d.nullTime(next), r.Target)
+	return err
 }
 
 // MarkOutOfSyncAlerted records that target's out-of-sync episode that
@@ -148,12 +200,15 @@ func (db *DB) MarkOutOfSyncAlerted(ctx context.Context, target string, since tim
 	return marked, nil
 }
 
-// RequestDelivery asks for the named targets to be sent the active
-// certificate again at once: their backoff is cleared and they count as
-// needing it until a delivery succeeds.
+// RequestDelivery asks, at e.At, for the named targets to be sent the
+// active certificate again at once: their backoff is cleared and they
+// count as needing it until a delivery claimed after the request succeeds.
 func (db *DB) RequestDelivery(ctx context.Context, targets []string, e pushcert.Event) error {
 	if len(targets) == 0 {
 		return nil
+	}
+	if e.At.IsZero() {
+		e.At = time.Now()
 	}
 	err := db.write(ctx, 0, func(t *tx, _ installation) error {
 		for _, name := range targets {
@@ -161,12 +216,12 @@ func (db *DB) RequestDelivery(ctx context.Context, targets []string, e pushcert.
 				return err
 			}
 		}
-		args := make([]any, len(targets))
-		for i, name := range targets {
-			args[i] = name
+		args := []any{db.d.timeArg(e.At)}
+		for _, name := range targets {
+			args = append(args, name)
 		}
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(targets)), ", ")
-		if _, err := t.exec(ctx, `UPDATE deliveries SET redeliver = 1, next_attempt_at = NULL WHERE target IN (`+marks+`)`, args...); err != nil {
+		if _, err := t.exec(ctx, `UPDATE deliveries SET requested_at = ?, next_attempt_at = NULL WHERE target IN (`+marks+`)`, args...); err != nil {
 			return err
 		}
 		return t.addEvent(ctx, e)

@@ -1,7 +1,9 @@
 package target
 
 import (
+	"bytes"
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -137,6 +139,39 @@ func (f *Folder) Files() (cert, key, pair string) {
 		pair = filepath.Join(f.dir, f.pairFile)
 	}
 	return filepath.Join(f.dir, f.certFile), filepath.Join(f.dir, f.keyFile), pair
+}
+
+// Settings names what the target writes: a change of any of them means
+// the folder has to be written again.
+func (f *Folder) Settings() string {
+	return strings.Join([]string{KindFolder, f.dir, f.certFile, f.keyFile, f.pairFile, f.keyFormat}, "\n")
+}
+
+// Holds reports whether the folder still holds p: its certificate file is
+// p's certificate, and the key file (and the pair file, if configured) are
+// there. A folder is not a server that keeps what it was sent: a volume
+// recreated empty, or someone's cleanup, loses the files, and only looking
+// tells.
+func (f *Folder) Holds(_ context.Context, p Pair) bool {
+	certPath, keyPath, pairPath := f.Files()
+	b, err := os.ReadFile(certPath)
+	if err != nil {
+		return false
+	}
+	held, _ := pem.Decode(b)
+	want, _ := pem.Decode([]byte(p.Certificate.PEM))
+	if held == nil || want == nil || !bytes.Equal(held.Bytes, want.Bytes) {
+		return false
+	}
+	for _, path := range []string{keyPath, pairPath} {
+		if path == "" {
+			continue
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // file is one file a delivery writes.

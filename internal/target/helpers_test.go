@@ -7,8 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -153,4 +156,22 @@ func wantMessage(t *testing.T, err error, want string) *Error {
 // getenv is a fake environment.
 func getenv(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
+}
+
+// confirmTopic answers as NanoMDM does when it stored a pair: 200 with the
+// topic of the certificate in the PEM body (MicroMDM's JSON body gets {}).
+func confirmTopic(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	b, _ := pem.Decode(body)
+	if b == nil {
+		_, _ = w.Write([]byte(`{}`))
+		return
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"topic": pushcert.Describe(c).Topic})
 }

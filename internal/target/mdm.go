@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -224,7 +225,38 @@ func (m *MDM) Deliver(ctx context.Context, p Pair) error {
 	if err != nil && resp.StatusCode/100 != 2 {
 		return m.transportError(ctx, err)
 	}
-	return m.judge(resp, answer)
+	if err := m.judge(resp, answer); err != nil {
+		return err
+	}
+	return m.confirmed(resp, answer, p.Certificate.Topic)
+}
+
+// confirmed checks that a 2xx answer is NanoMDM's (or NanoHUB's) own, which
+// names the stored certificate's topic: a proxy's catch-all page, or
+// another application at a wrong path, may answer 200 without storing
+// anything. MicroMDM's answer names nothing, so it is taken as it is.
+func (m *MDM) confirmed(resp *http.Response, answer []byte, topic string) error {
+	if m.srv.kind == KindMicroMDM {
+		return nil
+	}
+	var got struct {
+		Topic *string `json:"topic"`
+	}
+	if json.Unmarshal(answer, &got) != nil || got.Topic == nil || (topic != "" && *got.Topic != topic) {
+		return fail(fmt.Errorf("%s answered %s without the certificate's topic", m.describe, resp.Status),
+			"%s did not confirm the certificate: the answer (%d) does not name its topic, so something other than %s may be at %s; check the url",
+			m.srv.display, resp.StatusCode, m.srv.display, m.describe)
+	}
+	return nil
+}
+
+// Timeout is how long one delivery may take.
+func (m *MDM) Timeout() time.Duration { return m.timeout }
+
+// Settings names what the target is, without its secret: a change of any
+// of them means the target has to be delivered to again.
+func (m *MDM) Settings() string {
+	return strings.Join([]string{m.srv.kind, m.url.String(), m.user}, "\n")
 }
 
 // errTimedOut is the cause of a delivery's own deadline.
@@ -317,6 +349,7 @@ func (m *MDM) serverMessage(resp *http.Response, answer []byte) string {
 	// A server that echoed the request's credentials must not make them
 	// readable to every viewer.
 	msg = strings.ReplaceAll(msg, m.apiKey, "[API key]")
+	msg = strings.ReplaceAll(msg, base64.StdEncoding.EncodeToString([]byte(m.user+":"+m.apiKey)), "[API key]")
 	return clip(msg, 200)
 }
 

@@ -23,7 +23,8 @@ type request struct {
 }
 
 // recorder is an MDM server's API that records each request and answers
-// with h (200 {} when nil).
+// with h (when nil, 200 naming the topic of the certificate sent, as
+// NanoMDM does).
 type recorder struct {
 	*httptest.Server
 	mu   sync.Mutex
@@ -39,10 +40,9 @@ func newRecorder(t *testing.T, h http.HandlerFunc) *recorder {
 		rc.mu.Lock()
 		rc.seen = append(rc.seen, request{r.Method, r.URL.Path, r.Header.Get("Content-Type"), user, pass, ok, body})
 		rc.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		if h == nil {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{}`))
-			return
+			h = confirmTopic
 		}
 		h(w, r)
 	}))
@@ -170,7 +170,11 @@ func TestMDMAnswers(t *testing.T) {
 		want    string
 		notWant string
 	}{
-		{"success", "nanomdm", answer(200, "application/json", `{"topic": "t"}`), "", "", ""},
+		{"success", "nanomdm", confirmTopic, "", "", ""},
+		{"200 naming another topic", "nanomdm", answer(200, "application/json", `{"topic": "com.apple.mgmt.External.other"}`), "",
+			"NanoMDM did not confirm the certificate", ""},
+		{"200 from something else", "nanohub", answer(200, "text/html", "<html>welcome</html>"), "",
+			"NanoHUB did not confirm the certificate: the answer (200) does not name its topic", "html"},
 		{"wrong API key", "nanomdm", answer(401, "", ""), "", "NanoMDM refused the API key (401)", ""},
 		{"forbidden", "nanohub", answer(403, "", ""), "", "NanoHUB refused the API key (403)", ""},
 		{"wrong path", "micromdm", answer(404, "text/plain", "404 page not found"), "", "MicroMDM has no push-certificate endpoint at", ""},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -18,12 +19,12 @@ import (
 )
 
 func TestMDMTLS(t *testing.T) {
-	tlsSrv := httptest.NewUnstartedServer(answer(200, "application/json", `{}`))
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(confirmTopic))
 	// The refused handshakes are the point: keep them out of the output.
 	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
-	plain := httptest.NewServer(answer(200, "application/json", `{}`))
+	plain := httptest.NewServer(http.HandlerFunc(confirmTopic))
 	t.Cleanup(plain.Close)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}), 0o644); err != nil {

@@ -21,7 +21,7 @@ func TestAlertRaisedByDeliveryAndExportEvents(t *testing.T) {
 	check(t, c) // the upload itself raises nothing
 
 	now := e.clock.Now()
-	if _, ok, err := e.st.ClaimDelivery(t.Context(), "nanomdm", cert.Fingerprint, now, now.Add(time.Minute)); err != nil || !ok {
+	if _, ok, err := e.st.ClaimDelivery(t.Context(), "nanomdm", cert.Fingerprint, "nanomdm settings", now, now.Add(time.Minute)); err != nil || !ok {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
 	if err := e.st.FinishDelivery(t.Context(), delivery.Result{Target: "nanomdm", At: now, Error: "connection refused", NextAttempt: now.Add(time.Minute)}); err != nil {

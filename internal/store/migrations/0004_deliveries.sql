@@ -11,13 +11,22 @@ CREATE TABLE deliveries (
 	target                TEXT NOT NULL PRIMARY KEY,
 	delivered_serial      TEXT NOT NULL DEFAULT '',
 	delivered_fingerprint TEXT NOT NULL DEFAULT '',
+	-- delivered_settings are the target's non-secret settings the delivery
+	-- was made with: a target whose settings changed needs it again.
+	delivered_settings    TEXT NOT NULL DEFAULT '',
 	delivered_at          {time},
 	last_attempt_at       {time},
 	last_error            TEXT NOT NULL DEFAULT '',
 	failures              INTEGER NOT NULL DEFAULT 0,
 	next_attempt_at       {time},
+	-- attempt_fingerprint is the certificate of the last claim: a new one
+	-- does not wait for the backoff the previous one earned.
+	attempt_fingerprint   TEXT NOT NULL DEFAULT '',
+	claimed_at            {time},
 	lease_until           {time},
-	redeliver             INTEGER NOT NULL DEFAULT 0,
+	-- requested_at is the newest "Deliver now" not yet served: a delivery
+	-- that succeeds serves the requests made before its claim only.
+	requested_at          {time},
 	out_of_sync_since     {time},
 	alerted               INTEGER NOT NULL DEFAULT 0
 );
