@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/export"
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -82,6 +83,8 @@ var apiErrors = []struct {
 		"The certificate was changed by someone else while this request was handled. Nothing was changed: GET it again and retry."},
 	{pushcert.ErrExists, http.StatusConflict, apiCodeConflict,
 		"A push certificate already exists: upload its renewal with PATCH instead of POST."},
+	{apns.ErrNoCertificate, http.StatusConflict, apiCodeConflict,
+		"There is no active push certificate to check yet: upload one first."},
 	{delivery.ErrNoTargets, http.StatusConflict, apiCodeConflict,
 		"No delivery targets are configured, so there is nothing to deliver to: list them in the file PUSHCERT_DELIVERY_CONFIG names (see docs/delivery.md)."},
 	{delivery.ErrNoActiveKey, http.StatusConflict, apiCodeConflict,

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -31,6 +32,7 @@ type Certificate struct {
 	dev     bool
 	now     func() time.Time
 	deliv   *delivery.Deliverer // shown on the status page; nil shows none
+	mon     *apns.Monitor       // likewise
 }
 
 // NewCertificate returns the certificate handlers over svc. org, the
@@ -44,6 +46,12 @@ func NewCertificate(log *slog.Logger, svc *pushcert.Service, org string, dev boo
 // refusal show deliv's targets, and returns c.
 func (c *Certificate) WithDelivery(deliv *delivery.Deliverer) *Certificate {
 	c.deliv = deliv
+	return c
+}
+
+// WithAPNS makes that page show mon's last connection check, and returns c.
+func (c *Certificate) WithAPNS(mon *apns.Monitor) *Certificate {
+	c.mon = mon
 	return c
 }
 
@@ -78,7 +86,7 @@ func (c *Certificate) Upload(w http.ResponseWriter, r *http.Request) {
 // stands out above the form, the Apple ID the user typed is kept, and a
 // refused topic change offers the confirmation to replace the topic.
 func (c *Certificate) showRefusal(w http.ResponseWriter, r *http.Request, in pushcert.Update, invalid *pushcert.ValidationError) {
-	v, err := loadStatus(r, c.svc, c.deliv, c.now())
+	v, err := loadStatus(r, c.svc, statusSources{c.deliv, c.mon}, c.now())
 	if err != nil {
 		serverError(w, r, c.log, err)
 		return

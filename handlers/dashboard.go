@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -26,8 +27,10 @@ type Dashboard struct {
 	svc *pushcert.Service
 	dev bool
 	now func() time.Time
-	// deliv shows the delivery targets' status; nil shows none.
+	// deliv shows the delivery targets' status, mon the connection check;
+	// nil shows none.
 	deliv *delivery.Deliverer
+	mon   *apns.Monitor
 	// pages keeps rendered status pages (see statusPages).
 	pages statusPages
 }
@@ -44,13 +47,20 @@ func (d *Dashboard) WithDelivery(deliv *delivery.Deliverer) *Dashboard {
 	return d
 }
 
+// WithAPNS makes the status page show mon's last connection check, and
+// returns d.
+func (d *Dashboard) WithAPNS(mon *apns.Monitor) *Dashboard {
+	d.mon = mon
+	return d
+}
+
 // Show handles GET /: the status page with the certificate's health, the
 // next step, and for administrators the CSR and upload controls. The query
 // done=uploaded or done=appleid, set by a successful upload's redirect,
 // shows a confirmation.
 func (d *Dashboard) Show(w http.ResponseWriter, r *http.Request) {
 	done := parseDone(r)
-	v, err := loadStatus(r, d.svc, d.deliv, d.now())
+	v, err := loadStatus(r, d.svc, statusSources{d.deliv, d.mon}, d.now())
 	if err != nil {
 		serverError(w, r, d.log, err)
 		return
@@ -90,25 +100,35 @@ func (d *Dashboard) History(w http.ResponseWriter, r *http.Request) {
 // shows none.
 func parseDone(r *http.Request) views.Done {
 	switch d := views.Done(r.URL.Query().Get("done")); d {
-	case views.DoneUploaded, views.DoneAppleID, views.DoneDelivery:
+	case views.DoneUploaded, views.DoneAppleID, views.DoneDelivery, views.DoneAPNSCheck:
 		return d
 	default:
 		return views.DoneNone
 	}
 }
 
+// statusSources are what the status page shows besides the certificate:
+// the delivery targets and the connection check, each nil when absent.
+type statusSources struct {
+	deliv *delivery.Deliverer
+	mon   *apns.Monitor
+}
+
 // loadStatus reads what the status page shows. The upload handler uses it
 // too, to show the page again with a refusal.
-func loadStatus(r *http.Request, svc *pushcert.Service, deliv *delivery.Deliverer, now time.Time) (views.StatusView, error) {
+func loadStatus(r *http.Request, svc *pushcert.Service, src statusSources, now time.Time) (views.StatusView, error) {
 	st, pending, err := svc.Status(r.Context())
 	if err != nil {
 		return views.StatusView{}, err
 	}
 	v := statusView(st, pending, now, svc.ExpiresSoonDays(), svc.PendingKeyLifetimeText())
-	if v.Delivery, err = deliveryViews(r, deliv); err != nil {
+	if v.Delivery, err = deliveryViews(r, src.deliv); err != nil {
 		return views.StatusView{}, err
 	}
-	v.ExportEnabled = deliv != nil && deliv.ExportEnabled()
+	if v.APNS, err = apnsView(r, src.mon); err != nil {
+		return views.StatusView{}, err
+	}
+	v.ExportEnabled = src.deliv != nil && src.deliv.ExportEnabled()
 	return v, nil
 }
 
@@ -215,6 +235,20 @@ func historyRow(e pushcert.Event) views.HistoryRow {
 		row.Failure = true
 	case pushcert.EventKeyExported:
 		row.What = "Certificate and private key exported"
+	case pushcert.EventAPNSAccepted:
+		row.What = "Apple accepted the certificate"
+	case pushcert.EventAPNSRejected:
+		row.What = "Apple refused the certificate"
+		row.Failure = true
+	case pushcert.EventAPNSUnreachable:
+		row.What = "Apple's push service out of reach"
+		row.Failure = true
+	case pushcert.EventAPNSAlertRejected:
+		row.What = "Alert: Apple refuses the certificate"
+		row.Failure = true
+	case pushcert.EventAPNSAlertUnreachable:
+		row.What = "Alert: Apple's push service out of reach"
+		row.Failure = true
 	default:
 		row.What = string(e.Kind)
 	}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -96,10 +95,7 @@ func (h *Delivery) writeStatus(w http.ResponseWriter, r *http.Request, status in
 			Failures: t.Failures, NextAttemptAt: timeOrNil(t.NextAttemptAt), OutOfSyncSince: timeOrNil(t.OutOfSyncSince),
 		})
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(out)
+	writeJSON(w, status, out)
 }
 
 func lastResult(t delivery.TargetStatus) string {

@@ -38,6 +38,8 @@ type statusPageKey struct {
 	hasPending  bool
 	// deliveries spells out v.Delivery's targets, a slice, comparably.
 	deliveries string
+	apns       views.APNSView
+	hasAPNS    bool
 }
 
 func newStatusPageKey(s views.Shell, v views.StatusView) statusPageKey {
@@ -54,7 +56,10 @@ func newStatusPageKey(s views.Shell, v views.StatusView) statusPageKey {
 	if v.Delivery != nil {
 		k.deliveries = fmt.Sprintf("%+v", v.Delivery.Targets)
 	}
-	v.Certificate, v.Pending, v.Delivery = nil, nil, nil
+	if v.APNS != nil {
+		k.apns, k.hasAPNS = *v.APNS, true
+	}
+	v.Certificate, v.Pending, v.Delivery, v.APNS = nil, nil, nil, nil
 	k.view = v
 	return k
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
 )
@@ -33,6 +34,8 @@ var pageErrors = []struct {
 	{pushcert.ErrConflict, pageAnswer{http.StatusConflict, "Changed by someone else", changedMeanwhile}},
 	{pushcert.ErrNoCSR, pageAnswer{http.StatusNotFound, "No CSR to download",
 		"No certificate signing request is waiting for a certificate. Generate one with the button on the status page."}},
+	{apns.ErrNoCertificate, pageAnswer{http.StatusConflict, "Nothing to check",
+		"There is no active push certificate to test yet. Upload one first; it is checked as soon as it is active."}},
 	{delivery.ErrNoTargets, pageAnswer{http.StatusConflict, "No delivery targets",
 		"No delivery targets are configured, so there is nothing to deliver to. An operator lists them in the file PUSHCERT_DELIVERY_CONFIG names (see docs/delivery.md)."}},
 	{delivery.ErrNoActiveKey, pageAnswer{http.StatusConflict, "No active certificate",

@@ -36,6 +36,8 @@ const (
 	DoneAppleID  Done = "appleid"
 	// DoneDelivery: "Deliver now" was asked for.
 	DoneDelivery Done = "delivery"
+	// DoneAPNSCheck: a connection check was made; its result is on the page.
+	DoneAPNSCheck Done = "apnscheck"
 )
 
 // StatusView is everything the status page shows, already worked out and
@@ -68,6 +70,9 @@ type StatusView struct {
 	// ExportEnabled is true when an administrator may export the
 	// certificate and its key (export is not turned off).
 	ExportEnabled bool
+	// APNS is the last connection check against Apple's push service; nil
+	// when the page is built without it.
+	APNS *APNSView
 }
 
 // CertificateView is the active certificate, formatted for people.
@@ -128,6 +133,8 @@ func doneMessage(d Done) string {
 		return "The certificate was uploaded and is now the active push certificate."
 	case DoneAppleID:
 		return "The Apple ID was saved."
+	case DoneAPNSCheck:
+		return "The connection to Apple was tested: the result is under Connection to Apple."
 	case DoneDelivery:
 		return "Delivery started: every target is sent the active certificate again. Their status below updates as each one answers."
 	default:

@@ -210,7 +210,7 @@ func fuzzServer(f *testing.F, log *slog.Logger) (string, http.Handler, *http.Coo
 	if err != nil {
 		f.Fatal(err)
 	}
-	handler := NewServer(log, authn, svc, nil, NewOps(log, st, ""), base, "Fuzz Org", nil)
+	handler := NewServer(log, authn, svc, nil, nil, NewOps(log, st, ""), base, "Fuzz Org", nil)
 	srv.Config.Handler = handler
 	srv.Start()
 	f.Cleanup(srv.Close)

@@ -36,6 +36,9 @@ func addRoutes(serveMux *http.ServeMux, authn *Authenticator, ops *Ops, h routeH
 	mux.Handle("GET /csr", authn.admin(h.certificate.DownloadCSR))
 	mux.Handle("PATCH /certificate", authn.admin(h.certificate.Upload))
 	mux.Handle("POST /deliveries", authn.admin(h.delivery.DeliverNow))
+	if h.apns != nil {
+		mux.Handle("POST /apns-check", authn.admin(h.apns.CheckNow))
+	}
 
 	// Export of the certificate and private key: admins, and to download
 	// only with a recent sign-in at the provider.
@@ -45,6 +48,10 @@ func addRoutes(serveMux *http.ServeMux, authn *Authenticator, ops *Ops, h routeH
 	// pushcert's own API, outside the device-management resource.
 	mux.Handle("GET /api/pushcert/deliveries", authn.bearer(auth.RoleViewer, h.delivery.Status))
 	mux.Handle("POST /api/pushcert/deliveries", authn.bearer(auth.RoleAdmin, h.delivery.Deliver))
+	if h.apns != nil {
+		mux.Handle("GET /api/pushcert/apns-check", authn.bearer(auth.RoleViewer, h.apns.Last))
+		mux.Handle("POST /api/pushcert/apns-check", authn.bearer(auth.RoleAdmin, h.apns.Check))
+	}
 	// Export for scripts: tokens of the export role only (not admin).
 	mux.Handle("POST /api/pushcert/export", authn.exporter(h.export.API))
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pushcert/pushcert/handlers"
+	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -18,13 +19,14 @@ import (
 // http.Handler. ops serves readiness and metrics and counts every request.
 // devCA is non-nil only in development mode, where it adds the page that
 // plays Apple's portal.
-func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, deliv *delivery.Deliverer, ops *Ops, baseURL, org string, devCA *applesim.CA) http.Handler {
+func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, deliv *delivery.Deliverer, mon *apns.Monitor, ops *Ops, baseURL, org string, devCA *applesim.CA) http.Handler {
 	dev := devCA != nil
 	mux := http.NewServeMux()
-	addRoutes(mux, authn, ops.WithDelivery(deliv), routeHandlers{
-		dashboard:   handlers.NewDashboard(log, svc, dev).WithDelivery(deliv),
-		certificate: handlers.NewCertificate(log, svc, org, dev).WithDelivery(deliv),
+	addRoutes(mux, authn, ops.WithDelivery(deliv).WithAPNS(mon), routeHandlers{
+		dashboard:   handlers.NewDashboard(log, svc, dev).WithDelivery(deliv).WithAPNS(mon),
+		certificate: handlers.NewCertificate(log, svc, org, dev).WithDelivery(deliv).WithAPNS(mon),
 		delivery:    handlers.NewDelivery(log, deliv, dev),
+		apns:        newAPNS(log, mon, dev),
 		export:      handlers.NewExport(log, svc, deliv, dev, authn.exportSignInAge),
 		api:         handlers.NewAPI(log, svc, baseURL),
 		notFound:    handlers.NotFound(log, dev),
@@ -47,11 +49,20 @@ type routeHandlers struct {
 	dashboard   *handlers.Dashboard
 	certificate *handlers.Certificate
 	delivery    *handlers.Delivery
+	apns        *handlers.APNS
 	export      *handlers.Export
 	api         *handlers.API
 	notFound    http.Handler
 	devApple    *handlers.DevApple
 	health      *handlers.Health
+}
+
+// newAPNS is the connection check's handlers, nil without a Monitor.
+func newAPNS(log *slog.Logger, mon *apns.Monitor, dev bool) *handlers.APNS {
+	if mon == nil {
+		return nil
+	}
+	return handlers.NewAPNS(log, mon, dev)
 }
 
 func newDevApple(log *slog.Logger, svc *pushcert.Service, ca *applesim.CA) *handlers.DevApple {

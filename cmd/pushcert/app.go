@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/alert"
+	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -19,8 +20,23 @@ import (
 // newHandler assembles the application, pages and API: the certificate
 // service over st, which pokes checker after every write, and sign-in at
 // the configured OpenID provider, discovered once here.
-func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB, checker *alert.Checker, deliverer *delivery.Deliverer, sign *signing, devCA *applesim.CA, now func() time.Time) (http.Handler, error) {
-	svc := newService(cfg, pokingStore{DB: st, poke: checker.Poke, activated: deliverer.Poke}, sign, devCA, now)
+// outbound are the background workers that act on the certificate: the
+// alert checker, the deliverer and the connection check.
+type outbound struct {
+	checker   *alert.Checker
+	deliverer *delivery.Deliverer
+	monitor   *apns.Monitor
+}
+
+// activated is what an activation sets off: the delivery and the check of
+// the new certificate.
+func (o outbound) activated() {
+	o.deliverer.Poke()
+	o.monitor.Poke()
+}
+
+func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB, out outbound, sign *signing, devCA *applesim.CA, now func() time.Time) (http.Handler, error) {
+	svc := newService(cfg, pokingStore{DB: st, poke: out.checker.Poke, activated: out.activated}, sign, devCA, now)
 	authn, err := web.NewAuthenticator(ctx, log, web.AuthConfig{
 		Issuer:          cfg.OIDCIssuer,
 		ClientID:        cfg.OIDCClientID,
@@ -42,7 +58,7 @@ func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB
 	if err != nil {
 		return nil, err
 	}
-	return web.NewServer(log, authn, svc, deliverer, web.NewOps(log, st, cfg.MetricsToken), cfg.BaseURL, cfg.Organization, devCA), nil
+	return web.NewServer(log, authn, svc, out.deliverer, out.monitor, web.NewOps(log, st, cfg.MetricsToken), cfg.BaseURL, cfg.Organization, devCA), nil
 }
 
 // newService builds the certificate service over st with the configured

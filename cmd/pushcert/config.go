@@ -75,6 +75,15 @@ type config struct {
 	// the private key from the console.
 	ExportSignInAge time.Duration
 
+	// APNSURL is Apple's push service, which the connection check asks;
+	// APNSCAFile adds roots to verify it with (a TLS-inspecting proxy's,
+	// a test's fake). APNSCheckInterval 0 turns the periodic check off;
+	// APNSUnreachableAlertAfter 0 never alerts an unreachable Apple.
+	APNSURL                   string
+	APNSCAFile                string
+	APNSCheckInterval         time.Duration
+	APNSUnreachableAlertAfter time.Duration
+
 	MetricsToken    string
 	ShutdownTimeout time.Duration
 	// PprofAddr is the loopback address that serves net/http/pprof's

@@ -75,6 +75,9 @@ func prodEnv(t *testing.T, provider *devidp.Provider, listen string, extra map[s
 		"PUSHCERT_OIDC_CLIENT_SECRET":    provider.ClientSecret(),
 		"PUSHCERT_OIDC_SCOPES":           "openid,email,profile,groups",
 		"PUSHCERT_ADMIN_GROUPS":          adminsGroup,
+		// Tests never ask Apple: the connection check goes to a port
+		// nothing listens on (tests of the check start a fake APNs).
+		"PUSHCERT_APNS_URL": "https://127.0.0.1:9",
 	}
 	for k, v := range extra {
 		m[k] = v

@@ -53,7 +53,8 @@ func runAt(ctx context.Context, args []string, getenv func(string) string, stdou
 
 // serve starts what cfg describes and serves until ctx ends. The parts
 // stop in the reverse order they started: the server drains, the
-// deliverer and the alert checker stop, and the store closes last.
+// connection check, the deliverer and the alert checker stop, and the
+// store closes last.
 func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout io.Writer, now func() time.Time) error {
 	setGCPercent(getenv)
 	// Log lines are written straight through, not buffered: a crash must
@@ -93,12 +94,18 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	handler, err := newHandler(ctx, cfg, log, st, checker, deliverer, sign, devCA, now)
+	monitor, closeFakeAPNS, err := newMonitor(cfg, log, st, devCA, now)
+	if err != nil {
+		return err
+	}
+	defer closeFakeAPNS()
+	handler, err := newHandler(ctx, cfg, log, st, outbound{checker, deliverer, monitor}, sign, devCA, now)
 	if err != nil {
 		return err
 	}
 	defer startBackground(ctx, checker.Run)()
 	defer startBackground(ctx, deliverer.Run)()
+	defer startBackground(ctx, monitor.Run)()
 	return serveUntilDone(ctx, cfg, log, stdout, lns, handler)
 }
 

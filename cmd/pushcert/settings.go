@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pushcert/pushcert/internal/alert"
+	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/web"
 )
@@ -101,6 +102,16 @@ func (c *config) outboundSettings() []setting {
 		{name: "export-sign-in-age", def: "5m",
 			set:  duration(&c.ExportSignInAge, 30*time.Second, time.Hour, "want a duration between 30s and 1h, like 5m"),
 			help: "how recent an admin's sign-in must be to export the private key from the console"},
+		{name: "apns-url", def: apns.DefaultURL, set: c.setAPNSURL,
+			help: "Apple's push service, which the connection check asks (with -dev: a fake one on loopback)"},
+		{name: "apns-ca-file", set: file(&c.APNSCAFile),
+			help: "PEM file: extra certificate authorities to trust for the push service, such as a TLS-inspecting proxy's (optional)"},
+		{name: "apns-check-interval", def: durationText(apns.DefaultInterval),
+			set:  duration(&c.APNSCheckInterval, 0, 30*24*time.Hour, "want a duration between 0s (off) and 720h, like 24h"),
+			help: "how often the active certificate is checked against Apple's push service (0: only after uploads and on demand)"},
+		{name: "apns-unreachable-alert-after", def: durationText(apns.DefaultUnreachableAlertAfter),
+			set:  duration(&c.APNSUnreachableAlertAfter, 0, 30*24*time.Hour, "want a duration between 0s and 720h, like 1h"),
+			help: "how long Apple's push service may stay out of reach before an alert is sent (0: never)"},
 		{name: "metrics-token", set: secret(&c.MetricsToken, 16, "openssl rand -hex 32"),
 			help: "bearer token /metrics requires (optional; open when empty)"},
 		{name: "shutdown-timeout", def: "20s",
@@ -257,6 +268,15 @@ func (c *config) setOIDCIssuer(v string) error {
 		return errors.New("want an absolute http(s) URL")
 	}
 	c.OIDCIssuer = v
+	return nil
+}
+
+// setAPNSURL takes the push service's address as the check wants it.
+func (c *config) setAPNSURL(v string) error {
+	if _, err := apns.NewChecker(apns.CheckerConfig{URL: v}); err != nil {
+		return err
+	}
+	c.APNSURL = v
 	return nil
 }
 

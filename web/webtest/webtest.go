@@ -158,7 +158,7 @@ func New(t testing.TB, opts Options) *App {
 	}
 	// A Deliverer with no targets: it delivers nothing, and exports.
 	deliv := delivery.New(log, st, nil, delivery.Config{ExportDisabled: opts.ExportDisabled, Now: clk.Now})
-	srv.Config.Handler = web.NewServer(log, authn, svc, deliv, web.NewOps(log, st, opts.MetricsToken), base, "Example Test Org", devCA)
+	srv.Config.Handler = web.NewServer(log, authn, svc, deliv, nil, web.NewOps(log, st, opts.MetricsToken), base, "Example Test Org", devCA)
 	srv.Start()
 	t.Cleanup(srv.Close)
 
