@@ -170,6 +170,9 @@ const (
 	EventAPNSUnreachable      EventKind = "apns_unreachable"
 	EventAPNSAlertRejected    EventKind = "apns_alert_rejected"
 	EventAPNSAlertUnreachable EventKind = "apns_alert_unreachable"
+	// EventSessionRevoked records an admin ending someone's console
+	// session (package session).
+	EventSessionRevoked EventKind = "session_revoked"
 )
 
 // Event is one entry of the audit history.
