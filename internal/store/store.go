@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -36,6 +37,10 @@ type DB struct {
 	// why.
 	cache    *statusCache
 	cacheOff string
+	// verdicts remembers, per key ID the keyring does not know, whether a
+	// configured secret opens it (see UnreadableKeys).
+	verdictMu sync.Mutex
+	verdicts  map[string]bool
 }
 
 // sqliteConns is how many connections a SQLite database keeps.
@@ -78,7 +83,7 @@ func Open(ctx context.Context, dbURL string, keys *Keyring) (*DB, error) {
 		sdb.SetMaxOpenConns(sqliteConns + 1)
 		sdb.SetMaxIdleConns(sqliteConns + 1)
 	}
-	db := &DB{sql: sdb, d: d, keys: keys}
+	db := &DB{sql: sdb, d: d, keys: keys, verdicts: map[string]bool{}}
 	if err := connect(ctx, sdb, d); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", d.name, err)
@@ -91,6 +96,10 @@ func Open(ctx context.Context, dbURL string, keys *Keyring) (*DB, error) {
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("prepare %s statements: %w", d.name, err)
+	}
+	if err := db.bindKeyIDs(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bind key-encryption key IDs in the %s database: %w", d.name, err)
 	}
 	if d == sqliteDialect {
 		if db.cache, db.cacheOff, err = openStatusCache(ctx, sdb); err != nil {

@@ -220,7 +220,7 @@ func (db *DB) writeState(ctx context.Context, expectVersion int64, e pushcert.Ev
 // RotateKeys re-encrypts, in one transaction, every stored private key
 // (active, pending and history) that is not under the keyring's current key,
 // stores the event and returns how many were re-encrypted. When e.Detail is
-// empty it says how many and under which key.
+// empty it says how many; never under which key ID.
 func (db *DB) RotateKeys(ctx context.Context, e pushcert.Event) (int, error) {
 	var n int
 	err := db.write(ctx, 0, func(t *tx, cur installation) error {
@@ -248,7 +248,7 @@ func (db *DB) RotateKeys(ctx context.Context, e pushcert.Event) (int, error) {
 			n += m
 		}
 		if e.Detail == "" {
-			e.Detail = fmt.Sprintf("%d private keys re-encrypted under key %s", n, cid)
+			e.Detail = fmt.Sprintf("%d private keys re-encrypted under the current key-encryption secret", n)
 		}
 		return t.addEvent(ctx, e)
 	})
