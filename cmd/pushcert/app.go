@@ -73,12 +73,13 @@ func newService(cfg *config, st pushcert.Store, s *signing, devCA *applesim.CA, 
 		roots.AddCert(devCA.Cert)
 	}
 	return pushcert.NewService(st, pushcert.Config{
-		Organization:    cfg.Organization,
-		Vendor:          s.vendor,
-		TrustRoots:      roots,
-		AllowAnyIssuer:  cfg.AllowAnyIssuer,
-		ExpiresSoonDays: firstAlertDays(cfg.AlertThresholds),
-		Now:             now,
+		Organization:       cfg.Organization,
+		Vendor:             s.vendor,
+		TrustRoots:         roots,
+		TrustIntermediates: s.intermediates,
+		AllowAnyIssuer:     cfg.AllowAnyIssuer,
+		ExpiresSoonDays:    firstAlertDays(cfg.AlertThresholds),
+		Now:                now,
 	})
 }
 

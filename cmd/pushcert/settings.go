@@ -69,7 +69,7 @@ func (c *config) settings() []setting {
 		{name: "vendor-chain", set: file(&c.VendorChainFile), check: c.checkVendorChain,
 			help: "PEM file: the vendor certificate's chain up to the root (optional)"},
 		{name: "trust-bundle", set: file(&c.TrustBundleFile),
-			help: "PEM file: extra certificate authorities whose push certificates are accepted (optional)"},
+			help: "PEM file: authorities trusted besides Apple's built-in ones; self-signed ones are roots, the others intermediates (optional)"},
 		{name: "allow-any-issuer", boolean: true, set: c.setAllowAnyIssuer,
 			help: "accept push certificates from any issuer (testing only; never with -dev)"},
 	}

@@ -11,8 +11,9 @@ import (
 
 // signing is what the service trusts and signs with, read from files.
 type signing struct {
-	vendor *pushcert.Vendor
-	roots  *x509.CertPool
+	vendor        *pushcert.Vendor
+	roots         *x509.CertPool // the trust bundle's self-signed authorities
+	intermediates *x509.CertPool // the trust bundle's other authorities
 }
 
 // loadSigning reads the vendor signing files and the trust bundle, so that
@@ -22,11 +23,11 @@ func loadSigning(cfg *config, now func() time.Time) (*signing, error) {
 	if err != nil {
 		return nil, err
 	}
-	roots, err := loadTrustBundle(cfg.TrustBundleFile)
+	roots, intermediates, err := loadTrustBundle(cfg.TrustBundleFile)
 	if err != nil {
 		return nil, err
 	}
-	return &signing{vendor: vendor, roots: roots}, nil
+	return &signing{vendor: vendor, roots: roots, intermediates: intermediates}, nil
 }
 
 func loadVendor(cfg *config, now func() time.Time) (*pushcert.Vendor, error) {
@@ -54,17 +55,32 @@ func loadVendor(cfg *config, now func() time.Time) (*pushcert.Vendor, error) {
 	return v, nil
 }
 
-func loadTrustBundle(path string) (*x509.CertPool, error) {
+// loadTrustBundle reads the authorities the operator trusts besides
+// Apple's: self-signed ones become roots, the others intermediates (a new
+// Apple intermediate, say, which chains to Apple's embedded root).
+func loadTrustBundle(path string) (roots, intermediates *x509.CertPool, err error) {
 	if path == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("trust bundle: %w", err)
+		return nil, nil, fmt.Errorf("trust bundle (PUSHCERT_TRUST_BUNDLE): %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("trust bundle %s holds no PEM certificates", path)
+	r, i, err := pushcert.SplitTrustBundle(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("trust bundle %s (PUSHCERT_TRUST_BUNDLE): %w", path, err)
 	}
-	return pool, nil
+	return pool(r), pool(i), nil
+}
+
+// pool holds certs; nil when there are none.
+func pool(certs []*x509.Certificate) *x509.CertPool {
+	if len(certs) == 0 {
+		return nil
+	}
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
 }

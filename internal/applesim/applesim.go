@@ -22,8 +22,9 @@ import (
 )
 
 // AppleCAName is the common name of the authority that issues real push
-// certificates. A CA made with this name passes pushcert's issuer-name check,
-// so only tests use it.
+// certificates. A CA made with this name is still not Apple's: pushcert
+// verifies the chain to Apple's roots, so tests that use it trust it
+// explicitly (Pool, or its CertPEM in a trust bundle).
 const AppleCAName = "Apple Application Integration 2 Certification Authority"
 
 // DevCAName is the name of the authority pushcert -dev uses. It is not
@@ -116,6 +117,43 @@ func LoadCA(certPEM, keyPEM []byte, now func() time.Time) (*CA, error) {
 // CertPEM returns the CA certificate as PEM.
 func (ca *CA) CertPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
+// Pool returns a certificate pool holding only the CA certificate, for
+// pushcert.Config.TrustRoots.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.Cert)
+	return p
+}
+
+// NewIntermediate makes an authority with the given common name signed by
+// ca, valid as long as ca, that issues push certificates as ca does.
+func (ca *CA) NewIntermediate(name string) (*CA, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("generate intermediate key: %w", err)
+	}
+	subject := ca.Cert.Subject // the issuer's organization, unit and country
+	subject.CommonName, subject.Names, subject.ExtraNames = name, nil, nil
+	tmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               subject,
+		NotBefore:             ca.Cert.NotBefore,
+		NotAfter:              ca.Cert.NotAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("create intermediate certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse intermediate certificate: %w", err)
+	}
+	return &CA{Cert: cert, Key: key, Now: ca.Now}, nil
 }
 
 // KeyPEM returns the CA key as PKCS#8 PEM.

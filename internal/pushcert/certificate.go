@@ -33,6 +33,10 @@ const (
 	msgUnreadable    = "this is not a certificate pushcert can read: upload the certificate file Apple issued (.pem; DER or base64 also work)"
 )
 
+// maxBundleExtras is how many certificates after the first of a PEM
+// bundle are read as its chain; a chain to Apple's root has one or two.
+const maxBundleExtras = 8
+
 // ParseCertificate reads a certificate given as PEM (the first CERTIFICATE
 // block; other blocks such as a private key are skipped), DER, or base64 of
 // the DER (standard or URL alphabet, whitespace ignored). Its refusals are
@@ -40,15 +44,23 @@ const (
 // instead (empty, a private key, a CSR, a PKCS#12 bundle, unreadable) and
 // never quote it.
 func ParseCertificate(data []byte) (*x509.Certificate, error) {
+	c, _, err := parseUpload(data)
+	return c, err
+}
+
+// parseUpload is ParseCertificate that also returns the certificates after
+// the first of a PEM bundle (up to maxBundleExtras; unreadable ones are
+// skipped), which may complete its chain.
+func parseUpload(data []byte) (*x509.Certificate, []*x509.Certificate, error) {
 	return parseCertificate(data, true)
 }
 
-// parseCertificate does ParseCertificate's work; nested allows one level
-// of base64 around PEM, the form some API clients send.
-func parseCertificate(data []byte, nested bool) (*x509.Certificate, error) {
+// parseCertificate does parseUpload's work; nested allows one level of
+// base64 around PEM, the form some API clients send.
+func parseCertificate(data []byte, nested bool) (*x509.Certificate, []*x509.Certificate, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
-		return nil, certError(msgEmpty)
+		return nil, nil, certError(msgEmpty)
 	}
 	if bytes.Contains(trimmed, []byte("-----BEGIN")) {
 		return parsePEM(trimmed)
@@ -56,32 +68,32 @@ func parseCertificate(data []byte, nested bool) (*x509.Certificate, error) {
 	// DER may end in bytes TrimSpace removes, so it is read untrimmed.
 	if data[0] == 0x30 {
 		if c, msg := classifyDER(data); msg != msgUnreadable {
-			return c, errorFor(msg)
+			return c, nil, errorFor(msg)
 		}
 	}
 	compact := stripSpace(trimmed)
 	if !isBase64(compact) {
-		return nil, certError(msgUnreadable)
+		return nil, nil, certError(msgUnreadable)
 	}
 	der, err := decodeBase64(compact)
 	if err != nil || len(der) == 0 {
-		return nil, certError(msgUnreadable)
+		return nil, nil, certError(msgUnreadable)
 	}
 	// The vendor-signed request holds PEM certificates (the vendor's), so
 	// it is recognized before base64 of a PEM file is.
 	if bytes.Contains(der, []byte("PushCertRequestCSR")) {
-		return nil, certError(msgVendorRequest)
+		return nil, nil, certError(msgVendorRequest)
 	}
 	if nested && bytes.Contains(der, []byte("-----BEGIN")) {
 		return parseCertificate(der, false)
 	}
 	c, msg := classifyDER(der)
-	return c, errorFor(msg)
+	return c, nil, errorFor(msg)
 }
 
-// parsePEM returns the first CERTIFICATE block of a PEM bundle, or says
-// what the bundle holds instead.
-func parsePEM(data []byte) (*x509.Certificate, error) {
+// parsePEM returns the first CERTIFICATE block of a PEM bundle and the
+// certificates after it, or says what the bundle holds instead.
+func parsePEM(data []byte) (*x509.Certificate, []*x509.Certificate, error) {
 	var sawKey, sawCSR, sawPKCS12 bool
 	rest := data
 	for {
@@ -94,9 +106,9 @@ func parsePEM(data []byte) (*x509.Certificate, error) {
 		case b.Type == "CERTIFICATE" || b.Type == "X509 CERTIFICATE":
 			c, err := x509.ParseCertificate(b.Bytes)
 			if err != nil {
-				return nil, certError(msgDamaged)
+				return nil, nil, certError(msgDamaged)
 			}
-			return c, nil
+			return c, pemChain(rest), nil
 		case strings.Contains(b.Type, "PRIVATE KEY"):
 			sawKey = true
 		case strings.Contains(b.Type, "CERTIFICATE REQUEST"):
@@ -109,20 +121,41 @@ func parsePEM(data []byte) (*x509.Certificate, error) {
 	// be in its BEGIN line; only that line's fixed words are looked at.
 	switch {
 	case sawKey:
-		return nil, certError(msgPrivateKey)
+		return nil, nil, certError(msgPrivateKey)
 	case sawPKCS12:
-		return nil, certError(msgPKCS12)
+		return nil, nil, certError(msgPKCS12)
 	case sawCSR:
-		return nil, certError(msgCSR)
+		return nil, nil, certError(msgCSR)
 	case bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")):
-		return nil, certError(msgDamaged)
+		return nil, nil, certError(msgDamaged)
 	case bytes.Contains(data, []byte("PRIVATE KEY-----")):
-		return nil, certError(msgPrivateKey)
+		return nil, nil, certError(msgPrivateKey)
 	case bytes.Contains(data, []byte("CERTIFICATE REQUEST-----")):
-		return nil, certError(msgCSR)
+		return nil, nil, certError(msgCSR)
 	default:
-		return nil, certError(msgUnreadable)
+		return nil, nil, certError(msgUnreadable)
 	}
+}
+
+// pemChain reads the certificates of what follows a bundle's first
+// certificate, up to maxBundleExtras; other blocks and unreadable
+// certificates are skipped, as they cannot help build a chain.
+func pemChain(rest []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for len(out) < maxBundleExtras {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return out
+		}
+		if b.Type != "CERTIFICATE" && b.Type != "X509 CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // classifyDER parses der as a certificate or, failing that, returns the
@@ -243,16 +276,28 @@ func decodeBase64(b []byte) ([]byte, error) {
 	return nil, errors.Join(errors.New("not base64"), err)
 }
 
+// The longest certificate-derived texts pushcert stores, logs or shows;
+// longer ones are clipped (with an ellipsis) by Describe. A real topic is
+// 60 characters, a name under 100, a serial (RFC 5280: 20 octets) 40.
+const (
+	maxTopicLen  = 255
+	maxNameLen   = 200
+	maxSerialLen = 64
+)
+
 // Describe returns the domain view of a parsed push certificate: topic
 // (subject UID), common name, serial and SHA-256 fingerprint as uppercase
-// hex, issuer common name, validity in UTC and the PEM.
+// hex, issuer common name, validity in UTC and the PEM. The texts read
+// from the certificate are clipped to the lengths above, so nothing built
+// from a Certificate (state, audit events, logs, messages) carries an
+// oversized value from an upload.
 func Describe(c *x509.Certificate) Certificate {
 	sum := sha256.Sum256(c.Raw)
 	return Certificate{
-		Topic:        topicOf(c),
-		CommonName:   c.Subject.CommonName,
-		SerialNumber: serialHex(c.SerialNumber),
-		Issuer:       c.Issuer.CommonName,
+		Topic:        clipTo(topicOf(c), maxTopicLen),
+		CommonName:   clipTo(c.Subject.CommonName, maxNameLen),
+		SerialNumber: clipTo(serialHex(c.SerialNumber), maxSerialLen),
+		Issuer:       clipTo(c.Issuer.CommonName, maxNameLen),
 		Fingerprint:  strings.ToUpper(hex.EncodeToString(sum[:])),
 		NotBefore:    c.NotBefore.UTC(),
 		NotAfter:     c.NotAfter.UTC(),

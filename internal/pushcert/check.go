@@ -20,14 +20,28 @@ func (s *Service) keyMismatch() *ValidationError {
 		Message: fmt.Sprintf("this certificate was issued for a CSR that pushcert did not generate (or one older than %s): download a new CSR from pushcert, upload it at Apple's portal, and upload the certificate Apple returns", lifetimeText(s.lifetime))}
 }
 
+// uploaded is a parsed upload: the certificate, the other certificates of
+// its PEM bundle, and its description.
+type uploaded struct {
+	c     *x509.Certificate
+	extra []*x509.Certificate
+	d     Certificate
+}
+
 // check applies the certificate rules in order. It returns the pending key
 // the certificate was issued for ("" when it matches the active key), a
 // *ValidationError, or a store error.
-func (s *Service) check(ctx context.Context, cur State, c *x509.Certificate, d Certificate, allowTopicChange bool, now time.Time) (string, error) {
+func (s *Service) check(ctx context.Context, cur State, up uploaded, allowTopicChange bool, now time.Time) (string, error) {
+	c, d := up.c, up.d
 	switch {
 	case d.Topic == "":
 		return "", &ValidationError{Field: "certificate", Code: CodeNotMDMCertificate,
 			Message: "this is not an MDM push certificate: it has no topic (subject UID); create an MDM push certificate at Apple's Push Certificates Portal"}
+	case len(topicOf(c)) > maxTopicLen:
+		// Describe clipped it: a topic this long is no MDM topic, and a
+		// clipped one must never become the active topic.
+		return "", &ValidationError{Field: "certificate", Code: CodeNotMDMCertificate,
+			Message: fmt.Sprintf("this is not an MDM push certificate: its topic (%q) is longer than %d characters; create an MDM push certificate at Apple's Push Certificates Portal", clip(d.Topic), maxTopicLen)}
 	case !strings.HasPrefix(d.Topic, mdmTopicPrefix):
 		return "", &ValidationError{Field: "certificate", Code: CodeNotMDMCertificate,
 			Message: fmt.Sprintf("this is not an MDM push certificate: its topic %q does not start with %s; create an MDM push certificate at Apple's Push Certificates Portal", clip(d.Topic), mdmTopicPrefix)}
@@ -38,9 +52,8 @@ func (s *Service) check(ctx context.Context, cur State, c *x509.Certificate, d C
 		return "", &ValidationError{Field: "certificate", Code: CodeExpired,
 			Message: fmt.Sprintf("this certificate expired on %s: renew it at Apple's Push Certificates Portal with the Apple ID that created it, and upload the new one", d.NotAfter.Format(time.DateOnly))}
 	}
-	if !s.trustedIssuer(c, now) {
-		return "", &ValidationError{Field: "certificate", Code: CodeUntrustedIssuer,
-			Message: fmt.Sprintf("this certificate was not issued by Apple (its issuer is %q): upload the certificate from Apple's Push Certificates Portal", clip(d.Issuer))}
+	if err := s.trust.verify(c, up.extra, now); err != nil {
+		return "", untrustedIssuer(c, d)
 	}
 	pendingID, ok, err := s.matchKey(ctx, c, now)
 	if err != nil {
@@ -64,26 +77,6 @@ func (s *Service) check(ctx context.Context, cur State, c *x509.Certificate, d C
 		}
 	}
 	return pendingID, nil
-}
-
-// trustedIssuer accepts Apple's issuer by name (Apple's intermediate is not
-// shipped with pushcert), any issuer in development, and otherwise a chain
-// to a configured root.
-func (s *Service) trustedIssuer(c *x509.Certificate, now time.Time) bool {
-	switch {
-	case strings.HasPrefix(c.Issuer.CommonName, appleIssuerPrefix):
-		return true
-	case s.cfg.AllowAnyIssuer:
-		return true
-	case s.cfg.TrustRoots == nil:
-		return false
-	}
-	_, err := c.Verify(x509.VerifyOptions{
-		Roots:       s.cfg.TrustRoots,
-		CurrentTime: now,
-		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	return err == nil
 }
 
 // matchKey finds the key c was issued for: a pending key from the

@@ -80,11 +80,18 @@ func newEnv(t testing.TB, configure func(*pushcert.Config)) *env {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	clk := testclock.New(t)
-	cfg := pushcert.Config{Organization: testOrg, Now: clk.Now}
+	cfg := testConfig(t, clk.Now)
 	if configure != nil {
 		configure(&cfg)
 	}
 	return &env{svc: pushcert.NewService(db, cfg), db: db, clock: clk, ca: mustCA(t, appleCA)}
+}
+
+// testConfig is the service configuration of the tests: the test Apple CA
+// is trusted explicitly, as pushcert trusts no CA by its name.
+func testConfig(t testing.TB, now func() time.Time) pushcert.Config {
+	t.Helper()
+	return pushcert.Config{Organization: testOrg, Now: now, TrustRoots: mustCA(t, appleCA).Pool()}
 }
 
 func (e *env) state(t testing.TB) pushcert.State {

@@ -80,7 +80,7 @@ func TestPendingKeyReads(t *testing.T) {
 	db := openWith("test key-encryption secret, long enough")
 	t.Cleanup(func() { _ = db.Close() })
 	st := &countingStore{DB: db}
-	svc := pushcert.NewService(st, pushcert.Config{Organization: testOrg, Now: clk.Now})
+	svc := pushcert.NewService(st, testConfig(t, clk.Now))
 	e := &env{svc: svc, db: db, clock: clk, ca: mustCA(t, appleCA)}
 
 	var csrs []pushcert.PendingKey

@@ -28,7 +28,7 @@ func TestPendingKeyGoneBeforeActivation(t *testing.T) {
 	e.activate(t, "")
 	before, keyBefore := e.state(t), e.activeKey(t)
 
-	svc := pushcert.NewService(pruneBeforeActivate{e.db}, pushcert.Config{Organization: testOrg, Now: e.clock.Now})
+	svc := pushcert.NewService(pruneBeforeActivate{e.db}, testConfig(t, e.clock.Now))
 	pk, err := svc.GenerateCSR(ctx, admin)
 	if err != nil {
 		t.Fatal(err)

@@ -130,7 +130,7 @@ func TestKeyMatch(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				e.svc = pushcert.NewService(lyingHashStore{DB: e.db, hash: hash, keyDER: wrong}, pushcert.Config{Organization: testOrg, Now: e.clock.Now})
+				e.svc = pushcert.NewService(lyingHashStore{DB: e.db, hash: hash, keyDER: wrong}, testConfig(t, e.clock.Now))
 				der := issueForKey(t, e.ca, e.clock.Now(), pub, applesim.Request{Topic: e.activeTopic(t), NotAfter: e.clock.Now().AddDate(1, 1, 0)})
 				return pushcert.Update{Actor: admin, Certificate: der}, outcome{code: pushcert.CodeKeyMismatch}
 			},

@@ -22,11 +22,6 @@ const DefaultPendingKeyLifetime = 90 * 24 * time.Hour
 // window.
 const DefaultExpiresSoonDays = 30
 
-// appleIssuerPrefix starts the common name of the authorities that issue
-// real push certificates ("Apple Application Integration 2 Certification
-// Authority" and its predecessor).
-const appleIssuerPrefix = "Apple Application Integration"
-
 // mdmTopicPrefix starts every MDM push topic.
 const mdmTopicPrefix = "com.apple.mgmt."
 
@@ -41,8 +36,9 @@ const (
 type Config struct {
 	Organization       string           // the CSR subject's organization
 	Vendor             *Vendor          // nil: the plain PEM CSR is handed out
-	TrustRoots         *x509.CertPool   // issuers accepted besides Apple's name; nil = none
-	AllowAnyIssuer     bool             // development and tests only
+	TrustRoots         *x509.CertPool   // roots trusted besides Apple's embedded ones; nil = none
+	TrustIntermediates *x509.CertPool   // intermediates known besides Apple's embedded ones; nil = none
+	AllowAnyIssuer     bool             // skip the chain check: testing only
 	PendingKeyLifetime time.Duration    // 0 = DefaultPendingKeyLifetime
 	ExpiresSoonDays    int              // days left from which the certificate expires soon; 0 = DefaultExpiresSoonDays
 	Now                func() time.Time // nil = time.Now
@@ -55,6 +51,7 @@ type Config struct {
 type Service struct {
 	st       Store
 	cfg      Config
+	trust    trust
 	now      func() time.Time
 	lifetime time.Duration
 }
@@ -81,7 +78,7 @@ type Update struct {
 
 // NewService returns a Service over st.
 func NewService(st Store, cfg Config) *Service {
-	s := &Service{st: st, cfg: cfg, now: cfg.Now, lifetime: cfg.PendingKeyLifetime}
+	s := &Service{st: st, cfg: cfg, trust: newTrust(cfg), now: cfg.Now, lifetime: cfg.PendingKeyLifetime}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -345,7 +342,7 @@ func (s *Service) setAppleID(ctx context.Context, cur State, actor auth.User, ap
 // is judged first: when both are wrong (as in the API's documented
 // example), the certificate is the refusal that matters.
 func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time) (State, error) {
-	c, err := ParseCertificate(u.Certificate)
+	c, extra, err := parseUpload(u.Certificate)
 	if err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
@@ -354,7 +351,7 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time
 		return State{}, err
 	}
 	d := Describe(c)
-	pendingID, err := s.check(ctx, cur, c, d, u.AllowTopicChange, now)
+	pendingID, err := s.check(ctx, cur, uploaded{c, extra, d}, u.AllowTopicChange, now)
 	if err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
@@ -369,7 +366,7 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time
 
 	var detail []string
 	if cur.Certificate != nil && cur.Certificate.Topic != d.Topic {
-		detail = append(detail, fmt.Sprintf("topic changed from %s (devices must re-enroll)", cur.Certificate.Topic))
+		detail = append(detail, fmt.Sprintf("topic changed from %s (devices must re-enroll)", clip(cur.Certificate.Topic)))
 	}
 	newAppleID := cur.AppleID
 	if appleID != "" && appleID != cur.AppleID {
@@ -436,7 +433,12 @@ func lifetimeText(d time.Duration) string {
 
 // clip shortens text read from a certificate before it goes in a message.
 func clip(s string) string {
-	const n = 100
+	return clipTo(s, 100)
+}
+
+// clipTo shortens s to at most n bytes plus an ellipsis, on a rune
+// boundary.
+func clipTo(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -745,7 +745,7 @@ func TestUpdateConcurrentChange(t *testing.T) {
 				if _, err := e.db.SetAppleID(ctx, 0, "bob@example.com", pushcert.Event{Kind: pushcert.EventAppleIDChanged, Actor: other, At: e.clock.Now()}); err != nil {
 					t.Errorf("competing write: %v", err)
 				}
-			}}, pushcert.Config{Organization: testOrg, Now: e.clock.Now})
+			}}, testConfig(t, e.clock.Now))
 			u := tt.update(t, e)
 			before, beforeKey, beforePending := e.state(t), e.activeKey(t), e.pendingCount(t)
 
@@ -1135,14 +1135,14 @@ func TestRotateKeys(t *testing.T) {
 				return db
 			}
 			e := &env{db: open(oldSecret), clock: testclock.New(t), ca: mustCA(t, appleCA)}
-			e.svc = pushcert.NewService(e.db, pushcert.Config{Organization: testOrg, Now: e.clock.Now})
+			e.svc = pushcert.NewService(e.db, testConfig(t, e.clock.Now))
 			e.activate(t, "")
 			pending := e.csr(t)
 			keyBefore := e.activeKey(t)
 			_ = e.db.Close()
 
 			e.db = open(tt.secrets...)
-			e.svc = pushcert.NewService(e.db, pushcert.Config{Organization: testOrg, Now: e.clock.Now})
+			e.svc = pushcert.NewService(e.db, testConfig(t, e.clock.Now))
 			n, err := e.svc.RotateKeys(ctx, auth.System)
 			if err != nil {
 				t.Fatalf("RotateKeys: %v", err)
