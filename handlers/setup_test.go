@@ -77,6 +77,9 @@ func newEnvWith(t *testing.T, cfg pushcert.Config) *env {
 	}
 	clk := testclock.New(t)
 	cfg.Now = clk.Now
+	if cfg.TrustRoots == nil {
+		cfg.TrustRoots = caOn(t, testCA, clk.Now).Pool() // pushcert trusts no CA by its name
+	}
 	kr, err := store.NewKeyring(strings.Repeat("k", 32))
 	if err != nil {
 		t.Fatal(err)
