@@ -119,7 +119,8 @@ func New(t testing.TB, opts Options) *App {
 		t.Fatalf("test CA: %v", err)
 	}
 	var devCA *applesim.CA
-	cfg := pushcert.Config{Organization: "Example Test Org", Vendor: opts.Vendor, Now: clk.Now}
+	// pushcert trusts no CA by its name: the test CA is trusted explicitly.
+	cfg := pushcert.Config{Organization: "Example Test Org", Vendor: opts.Vendor, Now: clk.Now, TrustRoots: ca.Pool()}
 	if opts.Dev {
 		devCA = ca
 	}
