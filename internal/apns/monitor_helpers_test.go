@@ -44,7 +44,7 @@ func newEnv(t *testing.T, dbURL string) *env {
 	}
 	e := &env{dbURL: dbURL, keys: keys, clock: testclock.New(t), topic: applesim.NewTopic()}
 	e.st = e.open(t)
-	e.svc = pushcert.NewService(e.st, pushcert.Config{Organization: "APNs Test Org", Now: e.clock.Now})
+	e.svc = pushcert.NewService(e.st, pushcert.Config{Organization: "APNs Test Org", Now: e.clock.Now, TrustRoots: ca(t, appleCA).Pool()})
 	e.apns = apnstest.Start(t, ca(t, appleCA).Cert, e.clock.Now)
 	return e
 }

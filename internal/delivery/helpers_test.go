@@ -51,7 +51,12 @@ func newEnv(t *testing.T, dbURL string) *env {
 	}
 	e := &env{dbURL: dbURL, keys: keys, clock: testclock.At(testclock.Start(t)), topic: applesim.NewTopic()}
 	e.st = e.open(t)
-	e.svc = pushcert.NewService(e.st, pushcert.Config{Organization: "Delivery Test Org", Now: e.clock.Now})
+	ca, err := testCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pushcert trusts no CA by its name: the test CA is trusted explicitly.
+	e.svc = pushcert.NewService(e.st, pushcert.Config{Organization: "Delivery Test Org", Now: e.clock.Now, TrustRoots: ca.Pool()})
 	return e
 }
 

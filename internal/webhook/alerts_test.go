@@ -53,7 +53,7 @@ func newAlertEnv(t *testing.T, dbURL string) *alertEnv {
 	t0 := testclock.Start(t)
 	e := &alertEnv{dbURL: dbURL, keys: keys, t0: t0, clock: testclock.At(t0), ca: ca, logs: &syncBuffer{}}
 	e.st = e.open(t)
-	e.svc = pushcert.NewService(e.st, pushcert.Config{Organization: "Alert Test Org", Now: e.clock.Now})
+	e.svc = pushcert.NewService(e.st, pushcert.Config{Organization: "Alert Test Org", Now: e.clock.Now, TrustRoots: ca.Pool()})
 	return e
 }
 
