@@ -78,6 +78,8 @@ func prodEnv(t *testing.T, provider *devidp.Provider, listen string, extra map[s
 		// Tests never ask Apple: the connection check goes to a port
 		// nothing listens on (tests of the check start a fake APNs).
 		"PUSHCERT_APNS_URL": "https://127.0.0.1:9",
+		// pushcert trusts no CA by its name: the test CA is trusted explicitly.
+		"PUSHCERT_TRUST_BUNDLE": testCABundle(t),
 	}
 	for k, v := range extra {
 		m[k] = v
