@@ -110,6 +110,13 @@ type apiFixture struct {
 	reqID atomic.Int64
 }
 
+// apiConfig is the fixtures' service configuration: pushcert trusts no CA
+// by its name, so the test CA is trusted explicitly.
+func apiConfig(t testing.TB, clk *testclock.Clock) pushcert.Config {
+	t.Helper()
+	return pushcert.Config{Organization: "Example Org", Now: clk.Now, TrustRoots: caOn(t, apiTestCA, clk.Now).Pool()}
+}
+
 func newAPIFixture(t testing.TB) *apiFixture {
 	t.Helper()
 	return newAPIFixtureOver(t, nil)
@@ -136,7 +143,7 @@ func newAPIFixtureOver(t testing.TB, wrap func(*store.DB) pushcert.Store) *apiFi
 	clk := testclock.New(t)
 	f := &apiFixture{
 		st:  st,
-		svc: pushcert.NewService(svcStore, pushcert.Config{Organization: "Example Org", Now: clk.Now}),
+		svc: pushcert.NewService(svcStore, apiConfig(t, clk)),
 		clk: clk,
 		ca:  caOn(t, apiTestCA, clk.Now),
 	}

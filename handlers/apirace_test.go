@@ -94,7 +94,7 @@ func newIfMatchRace(t *testing.T) *ifMatchRace {
 		rs = &raceStore{DB: db}
 		return rs
 	})
-	other := pushcert.NewService(f.st, pushcert.Config{Organization: "Example Org", Now: f.clk.Now})
+	other := pushcert.NewService(f.st, apiConfig(t, f.clk))
 	return &ifMatchRace{f: f, rs: rs, other: other}
 }
 

@@ -133,7 +133,7 @@ func TestAPIGetSeesOtherReplicas(t *testing.T) {
 		t.Cleanup(func() { _ = st.Close() })
 		f := &apiFixture{
 			st:  st,
-			svc: pushcert.NewService(st, pushcert.Config{Organization: "Example Org", Now: clk.Now}),
+			svc: pushcert.NewService(st, apiConfig(t, clk)),
 			clk: clk,
 			ca:  caOn(t, apiTestCA, clk.Now),
 		}

@@ -43,11 +43,11 @@ func fuzzService(f *testing.F) *pushcert.Service {
 	}
 	f.Cleanup(func() { _ = st.Close() })
 	clk := testclock.New(f)
-	svc := pushcert.NewService(st, pushcert.Config{Organization: "Fuzz Org", Now: clk.Now})
 	ca, err := applesim.NewCA(applesim.AppleCAName, clk.Now)
 	if err != nil {
 		f.Fatal(err)
 	}
+	svc := pushcert.NewService(st, pushcert.Config{Organization: "Fuzz Org", Now: clk.Now, TrustRoots: ca.Pool()})
 	pk, err := svc.GenerateCSR(ctx, fuzzAdmin)
 	if err != nil {
 		f.Fatal(err)
