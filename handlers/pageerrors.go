@@ -8,6 +8,7 @@ import (
 	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/delivery"
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/internal/session"
 )
 
 // errFormUnreadable is a form the handler could not read (a broken
@@ -42,6 +43,8 @@ var pageErrors = []struct {
 		"There is no active push certificate to deliver or export yet. Upload one first; it is delivered as soon as it is active."}},
 	{delivery.ErrExportDisabled, pageAnswer{http.StatusForbidden, "Export turned off",
 		"Export is turned off on this pushcert: an operator set PUSHCERT_DISABLE_EXPORT, so the certificate and private key cannot be downloaded. Nothing was exported. MDM servers get them through delivery (see docs/delivery.md)."}},
+	{session.ErrEnded, pageAnswer{http.StatusNotFound, "Session already ended",
+		"That session has ended already: its user signed out, it expired, or another administrator signed it out. Nothing was changed."}},
 	{errFormUnreadable, pageAnswer{http.StatusBadRequest, "Form not readable",
 		"pushcert could not read the submitted form. Reload the status page and try again. Nothing was changed."}},
 }

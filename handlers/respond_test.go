@@ -158,9 +158,10 @@ func TestLayout(t *testing.T) {
 		wantDev   bool
 		wantLabel string
 	}{
-		{"admin in dev mode", admin, true, "/", []string{"/", "/history", "/dev/apple"}, true, "ada@example.com administrator"},
+		{"admin in dev mode", admin, true, "/", []string{"/", "/history", "/sessions", "/dev/apple"}, true, "ada@example.com administrator"},
+		{"admin on the sessions page", admin, false, "/sessions", []string{"/", "/history", "/sessions"}, false, "ada@example.com administrator"},
 		{"viewer", viewer, false, "/history", []string{"/", "/history"}, false, "vic@example.com viewer"},
-		// /dev/apple is admin-only, so viewers get no link to a 403.
+		// /sessions and /dev/apple are admin-only, so viewers get no link to a 403.
 		{"viewer in dev mode", viewer, true, "/", []string{"/", "/history"}, true, "vic@example.com viewer"},
 	}
 	for _, tt := range tests {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pushcert/pushcert/handlers"
+	"github.com/pushcert/pushcert/internal/session"
 )
 
 // AuthConfig is what the Authenticator needs to know about the provider and
@@ -42,6 +43,11 @@ type AuthConfig struct {
 	// share it.
 	SessionSecret   string
 	SessionLifetime time.Duration
+	// IdleTimeout ends a session unused that long; zero means never.
+	IdleTimeout time.Duration
+	// Sessions keeps the sessions: pushcert's database, which every
+	// replica shares, so that a session ended on one ends on all.
+	Sessions session.Store
 	// SecureCookies is false only for plain-HTTP loopback in dev mode.
 	SecureCookies bool
 	// Dev shows the development banner on the pages the Authenticator renders.
@@ -52,8 +58,8 @@ type AuthConfig struct {
 	HTTPClient *http.Client
 }
 
-// Authenticator signs users in with OpenID Connect, keeps them in cookie
-// sessions, verifies API bearer tokens and enforces roles.
+// Authenticator signs users in with OpenID Connect, keeps them in sessions
+// stored in pushcert's database, verifies API bearer tokens and enforces roles.
 type Authenticator struct {
 	log         *slog.Logger
 	provider    *oidc.Provider
@@ -67,7 +73,8 @@ type Authenticator struct {
 	issuer       string
 	audience     string
 	cookies      *sessions.CookieStore
-	lifetime     time.Duration
+	// sessions are the signed-in sessions, behind their cookies.
+	sessions     *sessionStore
 	groupsClaim  string
 	adminGroups  []string
 	viewerGroups []string
@@ -78,10 +85,9 @@ type Authenticator struct {
 	baseURL         string
 	httpClient      *http.Client
 	dev             bool
-	// sessions and tokens remember the credentials that passed full
-	// verification, so that each is verified once, not on every request.
-	sessions *verifiedCache
-	tokens   *verifiedCache
+	// tokens remembers the bearer tokens that passed full verification,
+	// so that each is verified once, not on every request.
+	tokens *verifiedCache
 	// now is the clock for session and token expiry.
 	now func() time.Time
 }
@@ -124,7 +130,7 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 		issuer:          cfg.Issuer,
 		audience:        cfg.Audience,
 		cookies:         cookies,
-		lifetime:        cfg.SessionLifetime,
+		sessions:        newSessionStore(log, cookies, cfg),
 		groupsClaim:     cfg.GroupsClaim,
 		adminGroups:     cfg.AdminGroups,
 		viewerGroups:    cfg.ViewerGroups,
@@ -134,7 +140,6 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 		baseURL:         strings.TrimSuffix(cfg.BaseURL, "/"),
 		httpClient:      cfg.HTTPClient,
 		dev:             cfg.Dev,
-		sessions:        newVerifiedCache(verifiedCacheSize),
 		tokens:          newVerifiedCache(verifiedCacheSize),
 		now:             cfg.Now,
 	}
@@ -151,7 +156,10 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 // PUSHCERT_GROUPS_CLAIM, which take them from here.
 const (
 	DefaultSessionLifetime = 8 * time.Hour
-	DefaultGroupsClaim     = "groups"
+	// DefaultSessionIdleTimeout is PUSHCERT_SESSION_IDLE_TIMEOUT's
+	// default.
+	DefaultSessionIdleTimeout = time.Hour
+	DefaultGroupsClaim        = "groups"
 	// DefaultExportSignInAge is how recent a sign-in must be for a
 	// console export when AuthConfig.ExportSignInAge is zero.
 	DefaultExportSignInAge = 5 * time.Minute
@@ -161,6 +169,9 @@ const (
 func (cfg AuthConfig) withDefaults() (AuthConfig, error) {
 	if len(cfg.AdminGroups) == 0 {
 		return cfg, errors.New("no admin group configured: set PUSHCERT_ADMIN_GROUPS")
+	}
+	if cfg.Sessions == nil {
+		return cfg, errors.New("no session store configured")
 	}
 	if len(cfg.SessionSecret) < 32 {
 		return cfg, errors.New("the session secret must be at least 32 characters")
@@ -180,9 +191,9 @@ func (cfg AuthConfig) withDefaults() (AuthConfig, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	// Whole seconds, as the cookie's MaxAge and its exp are: then the exp a
-	// session carries never outlasts the cookie's own signed timestamp, and
-	// checking exp (which the session cache does) is checking both.
+	// Whole seconds, as the cookie's MaxAge is: then a session's stored
+	// expiry never outlasts the cookie's own signed timestamp, and
+	// checking the expiry (which the session cache does) is checking both.
 	cfg.SessionLifetime = max(cfg.SessionLifetime.Truncate(time.Second), time.Second)
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}

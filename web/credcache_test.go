@@ -4,13 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gorilla/sessions"
 
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/devidp"
@@ -124,6 +120,7 @@ func newTestAuthenticator(t *testing.T, secret string) (*Authenticator, *devidp.
 	}
 	t.Cleanup(func() { _ = provider.Close() })
 	a, err := NewAuthenticator(context.Background(), log, AuthConfig{
+		Sessions:        openTestStore(t),
 		Issuer:          provider.Issuer(),
 		ClientID:        devidp.ClientID,
 		ClientSecret:    provider.ClientSecret(),
@@ -217,73 +214,5 @@ func TestBearerTokenCache(t *testing.T) {
 	}
 	if e := a.tokens.entries[credentialKey(long)]; !e.notAfter.Equal(clk.Now().Add(verifiedCacheMaxAge)) {
 		t.Errorf("long-lived token cached until %v, want %v (verified again)", e.notAfter, clk.Now().Add(verifiedCacheMaxAge))
-	}
-}
-
-func TestSessionCache(t *testing.T) {
-	const secret = "cache-test-session-secret-0123456789"
-	a, _, clk := newTestAuthenticator(t, secret)
-	other, _, _ := newTestAuthenticator(t, "another-session-secret-0123456789abc")
-	t0 := clk.Now()
-	// cookie mints a session cookie the way the callback does.
-	cookie := func(t *testing.T, by *Authenticator, exp time.Time) *http.Cookie {
-		t.Helper()
-		s := sessions.NewSession(by.cookies, sessionCookie)
-		opts := *by.cookies.Options
-		s.Options = &opts
-		s.Values["sub"] = "dev-viewer"
-		s.Values["name"] = "Vic Viewer"
-		s.Values["email"] = "viewer@example.com"
-		s.Values["role"] = string(auth.RoleViewer)
-		s.Values["exp"] = exp.Unix()
-		w := httptest.NewRecorder()
-		if err := s.Save(httptest.NewRequest(http.MethodGet, "/", nil), w); err != nil {
-			t.Fatal(err)
-		}
-		return w.Result().Cookies()[0]
-	}
-	user := func(ck *http.Cookie) (auth.User, bool) {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.AddCookie(ck)
-		return a.sessionUser(r)
-	}
-	ck := cookie(t, a, t0.Add(time.Minute))
-	want := auth.User{Subject: "dev-viewer", Name: "Vic Viewer", Email: "viewer@example.com", Role: auth.RoleViewer}
-	for i := range 2 {
-		if u, ok := user(ck); !ok || u != want {
-			t.Fatalf("use %d: got %+v, %v, want %+v", i+1, u, ok, want)
-		}
-	}
-	if n := a.sessions.size(); n != 1 {
-		t.Fatalf("after a valid cookie: got %d cached, want 1", n)
-	}
-
-	tampered := []byte(ck.Value)
-	tampered[len(tampered)/2] ^= 1
-	for name, bad := range map[string]*http.Cookie{
-		"tampered":            {Name: sessionCookie, Value: string(tampered)},
-		"from another secret": cookie(t, other, t0.Add(time.Minute)),
-		"already expired":     cookie(t, a, t0.Add(-time.Second)),
-		"garbage":             {Name: sessionCookie, Value: "not-a-session"},
-	} {
-		if u, ok := user(bad); ok {
-			t.Errorf("%s: got %+v, want no user", name, u)
-		}
-	}
-	if n := a.sessions.size(); n != 1 {
-		t.Errorf("after refused cookies: got %d cached, want 1", n)
-	}
-
-	// exp is whole seconds: valid through its last nanosecond, not after.
-	clk.Set(t0.Add(time.Minute + time.Second - time.Nanosecond))
-	if _, ok := user(ck); !ok {
-		t.Errorf("within the second of exp: got no user, want one")
-	}
-	clk.Set(t0.Add(time.Minute + time.Second))
-	if u, ok := user(ck); ok {
-		t.Errorf("after exp: got %+v, want no user though it was cached", u)
-	}
-	if n := a.sessions.size(); n != 0 {
-		t.Errorf("after the session expired: got %d cached, want 0", n)
 	}
 }

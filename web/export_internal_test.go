@@ -58,7 +58,7 @@ func TestRecentSignIn(t *testing.T) {
 	}
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.AddCookie(w.Result().Cookies()[0])
-	if u, ok := a.sessionUser(r); !ok || !u.SignedInAt.Equal(signedIn) || u.CanExport {
+	if u, _, ok, err := a.sessionUser(r); !ok || err != nil || !u.SignedInAt.Equal(signedIn) || u.CanExport {
 		t.Errorf("got %+v, %v; want the session's user signed in at %v, without the export role", u, ok, signedIn)
 	}
 	w = httptest.NewRecorder()
@@ -67,7 +67,7 @@ func TestRecentSignIn(t *testing.T) {
 	}
 	r = httptest.NewRequest(http.MethodGet, "/", nil)
 	r.AddCookie(w.Result().Cookies()[0])
-	if u, ok := a.sessionUser(r); !ok || a.signedInRecently(u) {
+	if u, _, ok, err := a.sessionUser(r); !ok || err != nil || a.signedInRecently(u) {
 		t.Errorf("session without a sign-in time: got %+v, %v; want a user whose sign-in is not recent", u, ok)
 	}
 }

@@ -205,6 +205,7 @@ func fuzzServer(f *testing.F, log *slog.Logger) (string, http.Handler, *http.Coo
 		AdminGroups:     []string{"fuzz-admins"},
 		SessionSecret:   "fuzz-session-secret-0123456789abcdef",
 		SessionLifetime: time.Hour,
+		Sessions:        st,
 		Now:             clk.Now,
 	})
 	if err != nil {

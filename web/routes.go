@@ -40,6 +40,10 @@ func addRoutes(serveMux *http.ServeMux, authn *Authenticator, ops *Ops, h routeH
 		mux.Handle("POST /apns-check", authn.admin(h.apns.CheckNow))
 	}
 
+	// Signed-in sessions: admins list them and sign them out.
+	mux.Handle("GET /sessions", authn.admin(h.sessions.Show))
+	mux.Handle("POST /sessions/{handle}/revoke", authn.admin(h.sessions.Revoke))
+
 	// Export of the certificate and private key: admins, and to download
 	// only with a recent sign-in at the provider.
 	mux.Handle("GET /export", authn.admin(h.export.Show))

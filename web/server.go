@@ -28,6 +28,7 @@ func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, de
 		delivery:    handlers.NewDelivery(log, deliv, dev),
 		apns:        newAPNS(log, mon, dev),
 		export:      handlers.NewExport(log, svc, deliv, dev, authn.exportSignInAge),
+		sessions:    handlers.NewSessions(log, authn.sessions.m, dev),
 		api:         handlers.NewAPI(log, svc, baseURL),
 		notFound:    handlers.NotFound(log, dev),
 		devApple:    newDevApple(log, svc, devCA),
@@ -51,6 +52,7 @@ type routeHandlers struct {
 	delivery    *handlers.Delivery
 	apns        *handlers.APNS
 	export      *handlers.Export
+	sessions    *handlers.Sessions
 	api         *handlers.API
 	notFound    http.Handler
 	devApple    *handlers.DevApple

@@ -51,6 +51,8 @@ func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB
 		ExportSignInAge: cfg.ExportSignInAge,
 		SessionSecret:   cfg.SessionSecret,
 		SessionLifetime: cfg.SessionLifetime,
+		IdleTimeout:     cfg.SessionIdleTimeout,
+		Sessions:        st,
 		SecureCookies:   !cfg.Dev,
 		Dev:             cfg.Dev,
 		Now:             now,

@@ -41,6 +41,8 @@ type config struct {
 
 	SessionSecret   string
 	SessionLifetime time.Duration
+	// SessionIdleTimeout ends a session unused that long; 0 means never.
+	SessionIdleTimeout time.Duration
 
 	OIDCIssuer       string
 	OIDCClientID     string

@@ -20,6 +20,10 @@ import (
 // used it just before: the replica that ended it forgets it at once.
 const CacheFor = 5 * time.Second
 
+// ErrEnded means the session asked for has ended already: signed out,
+// expired, idle or revoked.
+var ErrEnded = errors.New("session ended")
+
 // Limits of the Manager.
 const (
 	// touchEvery is how often a session's last-seen time is written at
@@ -71,6 +75,9 @@ func NewManager(log *slog.Logger, st Store, cfg Config) *Manager {
 	return &Manager{log: log, st: st, lifetime: cfg.Lifetime, idle: cfg.IdleTimeout, now: cfg.Now,
 		cache: make(map[Key]*cached)}
 }
+
+// Lifetime is how long a session lasts from sign-in.
+func (m *Manager) Lifetime() time.Duration { return m.lifetime }
 
 // IdleTimeout is how long an unused session lasts; zero means no limit.
 func (m *Manager) IdleTimeout() time.Duration { return m.idle }
@@ -227,13 +234,16 @@ func (m *Manager) Active(ctx context.Context) ([]Session, error) {
 
 // Revoke ends the session named handle on behalf of by, an admin, and
 // records it in the audit history. It returns the session that was ended,
-// or an error wrapping pushcert.ErrNotFound when it had ended already.
+// or ErrEnded when it had ended already.
 func (m *Manager) Revoke(ctx context.Context, handle string, by auth.User) (Session, error) {
 	now := m.now()
 	s, err := m.st.RevokeSession(ctx, handle, func(s Session) pushcert.Event {
 		return pushcert.Event{At: now, Kind: pushcert.EventSessionRevoked, Actor: by,
 			Detail: fmt.Sprintf("signed out the session of %s, started %s", s.User.Label(), s.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"))}
 	})
+	if errors.Is(err, pushcert.ErrNotFound) {
+		return Session{}, fmt.Errorf("revoke session %s: %w", handle, ErrEnded)
+	}
 	if err != nil {
 		return Session{}, fmt.Errorf("revoke session: %w", err)
 	}

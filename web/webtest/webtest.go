@@ -63,6 +63,9 @@ type Options struct {
 	// SessionSecret and SessionLifetime default to SessionSecret and an hour.
 	SessionSecret   string
 	SessionLifetime time.Duration
+	// IdleTimeout ends unused sessions; zero means web's default, and a
+	// negative one no limit.
+	IdleTimeout time.Duration
 	// MetricsToken, when set, protects /metrics.
 	MetricsToken string
 	// Clock, when set, is the app's clock; default a new one at
@@ -129,6 +132,9 @@ func New(t testing.TB, opts Options) *App {
 	if opts.SessionSecret == "" {
 		opts.SessionSecret = SessionSecret
 	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = web.DefaultSessionIdleTimeout
+	}
 	if opts.SessionLifetime == 0 {
 		opts.SessionLifetime = time.Hour
 	}
@@ -151,6 +157,8 @@ func New(t testing.TB, opts Options) *App {
 		ExportSignInAge: opts.ExportSignInAge,
 		SessionSecret:   opts.SessionSecret,
 		SessionLifetime: opts.SessionLifetime,
+		IdleTimeout:     max(opts.IdleTimeout, 0),
+		Sessions:        st,
 		Dev:             opts.Dev,
 		Now:             clk.Now,
 	})
