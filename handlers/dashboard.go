@@ -249,6 +249,8 @@ func historyRow(e pushcert.Event) views.HistoryRow {
 	case pushcert.EventAPNSAlertUnreachable:
 		row.What = "Alert: Apple's push service out of reach"
 		row.Failure = true
+	case pushcert.EventSessionRevoked:
+		row.What = "Session signed out by an administrator"
 	default:
 		row.What = string(e.Kind)
 	}
