@@ -1,21 +1,21 @@
-// Package devidp is the OpenID provider pushcert -dev runs on loopback: a
-// real OIDC implementation (mockoidc) with a page to choose a demo user, so
-// the whole sign-in flow runs as it does against a company's provider. The
-// tests use it as their provider too.
+// Package devidp is the OpenID provider pushcert -dev runs on loopback: the
+// authorization code flow with PKCE, discovery, a key set and ID tokens
+// signed RS256, with a page to choose a demo user, so the whole sign-in flow
+// runs as it does against a company's provider. The tests use it as their
+// provider too. It is written on the modules pushcert already uses
+// (go-jose, through go-oidc), so -dev adds nothing to the production
+// binary's dependencies.
 package devidp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/oauth2-proxy/mockoidc"
 )
 
 // ClientID is the client ID pushcert -dev registers at the provider.
@@ -31,15 +31,15 @@ type User struct {
 
 // Provider is a running development OpenID provider.
 type Provider struct {
-	m     *mockoidc.MockOIDC
-	users []User
-	// now dates the provider's tokens; nil leaves mockoidc on the wall
-	// clock.
+	users        []User
+	issuer       string
+	clientSecret string
+	keys         *signer
+	codes        *codeStore
+	srv          *http.Server
+	// now dates the provider's tokens and codes; it is read at every
+	// request, never once.
 	now func() time.Time
-	// mu serializes every request to the provider: mockoidc keeps its
-	// sessions in a plain map, and the chosen user is handed over through a
-	// queue that must not be shared between two sign-ins.
-	mu sync.Mutex
 	// noAuthTime makes ID tokens leave out auth_time, as some providers'
 	// do (see OmitAuthTime).
 	noAuthTime atomic.Bool
@@ -63,51 +63,62 @@ func Start(log *slog.Logger, addr, dataDir string, users []User, now func() time
 	if err != nil {
 		return nil, err
 	}
-	m, err := mockoidc.NewServer(key)
+	keys, err := newSigner(key)
 	if err != nil {
 		return nil, fmt.Errorf("dev provider: %w", err)
 	}
-	m.ClientID = ClientID
-	m.ClientSecret = secret
-	p := &Provider{m: m, users: users, now: now}
+	if now == nil {
+		now = time.Now
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dev provider: listen on %s: %w", addr, err)
 	}
-	// mockoidc derives its issuer from Server.Addr, so the server is set
-	// before anything asks for it.
-	m.Server = &http.Server{Addr: ln.Addr().String(), Handler: p.serialize(p.routes()), ReadHeaderTimeout: 10 * time.Second}
+	p := &Provider{
+		users:        users,
+		issuer:       "http://" + ln.Addr().String() + issuerPath,
+		clientSecret: secret,
+		keys:         keys,
+		codes:        newCodeStore(),
+		now:          now,
+	}
+	p.srv = &http.Server{Handler: loopbackOnly(p.routes()), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := m.Server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("development openid provider stopped", "err", err)
 		}
 	}()
-	log.Info("development openid provider started", "issuer", m.Issuer())
+	log.Info("development openid provider started", "issuer", p.issuer)
 	return p, nil
 }
 
 // Issuer is the provider's issuer URL.
-func (p *Provider) Issuer() string { return p.m.Issuer() }
+func (p *Provider) Issuer() string { return p.issuer }
 
 // ClientSecret is the client secret pushcert uses at the provider.
-func (p *Provider) ClientSecret() string { return p.m.ClientSecret }
+func (p *Provider) ClientSecret() string { return p.clientSecret }
 
-// Close stops the provider.
-func (p *Provider) Close() error { return p.m.Shutdown() }
+// Close stops the provider, waiting a few seconds for requests in flight.
+func (p *Provider) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.srv.Shutdown(ctx); err != nil {
+		return p.srv.Close()
+	}
+	return nil
+}
 
 // SignClaims signs arbitrary claims with the provider's real signing key.
 // Tests use it for tokens the provider would not issue on its own (expired,
 // for another audience) that must still carry a valid signature.
 func (p *Provider) SignClaims(claims map[string]any) (string, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.m.Keypair.SignJWT(jwt.MapClaims(claims))
+	return p.keys.sign(claims)
 }
 
-// serialize runs one request at a time. It also refuses requests whose
-// Host is not a loopback name: a web page that rebinds its own host name to
-// 127.0.0.1 must not be able to fetch tokens from the provider.
-func (p *Provider) serialize(next http.Handler) http.Handler {
+// loopbackOnly refuses requests whose Host is not a loopback name: a web
+// page that rebinds its own host name to 127.0.0.1 must not be able to
+// fetch tokens from the provider.
+func loopbackOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.Host)
 		if err != nil {
@@ -117,24 +128,8 @@ func (p *Provider) serialize(next http.Handler) http.Handler {
 			http.Error(w, "the development provider answers only on loopback addresses", http.StatusMisdirectedRequest)
 			return
 		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.syncClock()
 		next.ServeHTTP(w, r)
 	})
-}
-
-// syncClock puts mockoidc's "now" where p.now stands. mockoidc reads the
-// wall clock plus an offset of its own, so an offset set once would let the
-// provider drift from a clock that stands still or jumps; it is set again
-// before every request instead. The caller holds p.mu, which also guards
-// the offset: mockoidc reads it only while serving a request.
-func (p *Provider) syncClock() {
-	if p.now == nil {
-		return
-	}
-	offset := p.m.FastForward(0)
-	p.m.FastForward(p.now().Sub(mockoidc.NowFunc()) - offset)
 }
 
 func isLoopbackHost(h string) bool {
@@ -143,4 +138,14 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// user is the demo user called key.
+func (p *Provider) user(key string) (User, bool) {
+	for _, u := range p.users {
+		if u.Key == key {
+			return u, true
+		}
+	}
+	return User{}, false
 }

@@ -168,32 +168,31 @@ func TestLogoutReturnsOnlyToLoopback(t *testing.T) {
 	}
 }
 
-// TestDiscoveryAndChooser: discovery names the end-session endpoint, and
-// authorization without a chosen user shows every demo user as a choice.
-func TestDiscoveryAndChooser(t *testing.T) {
+// TestChooser: an authorization request without a chosen user shows every
+// demo user as a choice that continues the same request, on a page no
+// other site may frame.
+func TestChooser(t *testing.T) {
 	p := start(t, t.TempDir(), testclock.New(t).Now)
-	resp, err := http.Get(p.Issuer() + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	err = json.NewDecoder(resp.Body).Decode(&doc)
-	resp.Body.Close()
-	if err != nil || doc["end_session_endpoint"] != p.Issuer()+"/logout" || doc["issuer"] != p.Issuer() {
-		t.Errorf("discovery: got %v (%v), want the issuer and end_session_endpoint %s/logout", doc, err, p.Issuer())
-	}
-	resp, err = http.Get(p.Issuer() + "/authorize?client_id=" + devidp.ClientID + "&state=s")
+	q := authorizeQuery()
+	q.Del("demo_user")
+	resp, err := http.Get(p.Issuer() + "/authorize?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
-		t.Errorf("chooser: got %d, Cache-Control %q; want 200, no-store", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	h := resp.Header
+	if resp.StatusCode != http.StatusOK || h.Get("Cache-Control") != "no-store" ||
+		!strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("chooser: got %d, Cache-Control %q, CSP %q; want 200, no-store, frame-ancestors 'none'",
+			resp.StatusCode, h.Get("Cache-Control"), h.Get("Content-Security-Policy"))
 	}
 	for _, u := range demoUsers {
 		if !strings.Contains(string(body), u.Email) || !strings.Contains(string(body), "demo_user="+u.Key) {
 			t.Errorf("chooser: want %s with a demo_user=%s choice", u.Email, u.Key)
 		}
+	}
+	if !strings.Contains(string(body), "code_challenge="+q.Get("code_challenge")) {
+		t.Error("chooser: want each choice to carry the request's code_challenge")
 	}
 }
