@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushcert/pushcert/internal/session"
 	"github.com/pushcert/pushcert/internal/store/storetest"
 )
 
@@ -190,7 +191,7 @@ func signIn(t *testing.T, base string) *http.Cookie {
 // TestReplicasOnPostgres runs two pushcert processes on one PostgreSQL
 // database, started at the same moment, as two replicas behind one address
 // would run, and checks they behave as one: migrations ran once, a session
-// from one is valid on the other, an upload through one is seen at once
+// from one is valid on the other and ends on both at sign-out, an upload through one is seen at once
 // through the other, and each alert is delivered once.
 func TestReplicasOnPostgres(t *testing.T) {
 	dbURL := storetest.PostgresURL(t)
@@ -264,6 +265,43 @@ func TestReplicasOnPostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("a cookie copied before sign-out on A is refused on B", func(t *testing.T) {
+		cookie := signIn(t, a.base)
+		if code := getWithCookie(t, b.base+"/", cookie); code != http.StatusOK {
+			t.Fatalf("GET / on B before sign-out: got %d, want 200", code)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, a.base+"/logout", nil)
+		req.Header.Set("Origin", a.base)
+		req.AddCookie(cookie)
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		signedOut := time.Now()
+		if code := getWithCookie(t, a.base+"/", cookie); code != http.StatusSeeOther {
+			t.Errorf("GET / on A after sign-out: got %d, want 303 to sign in", code)
+		}
+		// B used the session just before: it may answer from memory for
+		// session.CacheFor (5 s), not longer.
+		for getWithCookie(t, b.base+"/", cookie) == http.StatusOK && time.Since(signedOut) < 30*time.Second {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if took := time.Since(signedOut); took > session.CacheFor+2*time.Second {
+			t.Errorf("B refused the cookie %v after sign-out, want within %v", took.Round(time.Millisecond), session.CacheFor)
+		}
+		req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, b.base+"/csr", nil)
+		req.Header.Set("Origin", b.base)
+		req.AddCookie(cookie)
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST /csr on B after sign-out: got %d, want 401", resp.StatusCode)
+		}
+	})
+
 	token := providerToken(t, provider, "admin")
 	var serial string
 	t.Run("an upload through A is seen at once through B", func(t *testing.T) {
@@ -326,6 +364,19 @@ func TestReplicasOnPostgres(t *testing.T) {
 			t.Logf("%s log:\n%s", r.name, r.out.String())
 		}
 	}
+}
+
+// getWithCookie answers GET url with only cookie, redirects not followed.
+func getWithCookie(t *testing.T, url string, cookie *http.Cookie) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	req.AddCookie(cookie)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // countAudits counts the audit log lines of kind in a JSON log.
