@@ -24,10 +24,12 @@ const scrapeTimeout = 5 * time.Second
 
 // OpsStore is what the operational endpoints read from the database when
 // they are asked, so every replica reports the installation's state rather
-// than its own: /readyz pings it, /metrics reads the certificate and counts
-// audit events and alerts. *store.DB implements it.
+// than its own: /readyz pings it and counts the stored keys it cannot open,
+// /metrics reads the certificate and counts audit events and alerts.
+// *store.DB implements it.
 type OpsStore interface {
 	Ping(ctx context.Context) error
+	UnreadableKeys(ctx context.Context) (int, error)
 	State(ctx context.Context) (pushcert.State, error)
 	EventCounts(ctx context.Context) (map[pushcert.EventKind]int64, error)
 	AlertCounts(ctx context.Context) (sent, failed int64, err error)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,7 +11,10 @@ import (
 	"github.com/pushcert/pushcert/internal/store"
 )
 
-// openStore opens (and migrates) the configured database.
+// openStore opens (and migrates) the configured database, and refuses it
+// when a stored private key does not open with the configured
+// key-encryption secrets: started with the wrong secret, pushcert would
+// hand out CSRs under keys it could not open again.
 func openStore(ctx context.Context, cfg *config) (*store.DB, error) {
 	keys, err := store.NewKeyring(cfg.KeyEncryptionSecret, cfg.KeyEncryptionSecretsPrevious...)
 	if err != nil {
@@ -25,8 +29,30 @@ func openStore(ctx context.Context, cfg *config) (*store.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	if err := checkKeys(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return st, nil
 }
+
+// checkKeys returns one line naming the settings when a stored private key
+// does not open with the configured key-encryption secrets. It never
+// names a secret.
+func checkKeys(ctx context.Context, st *store.DB) error {
+	n, err := st.UnreadableKeys(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check the stored private keys: %w", err)
+	case n == 1:
+		return errors.New("1 stored private key does not open with PUSHCERT_KEY_ENCRYPTION_SECRET or PUSHCERT_KEY_ENCRYPTION_SECRETS_PREVIOUS: " + unreadableHint)
+	case n > 1:
+		return fmt.Errorf("%d stored private keys do not open with PUSHCERT_KEY_ENCRYPTION_SECRET or PUSHCERT_KEY_ENCRYPTION_SECRETS_PREVIOUS: "+unreadableHint, n)
+	}
+	return nil
+}
+
+const unreadableHint = "set the secret the keys were stored with, or add it to PUSHCERT_KEY_ENCRYPTION_SECRETS_PREVIOUS"
 
 // logStatusCache says at startup whether the status page and API GET are
 // answered from memory while the database is unchanged: a SQLite database
