@@ -107,6 +107,7 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 	}
 	var meta struct {
 		EndSession string `json:"end_session_endpoint"`
+		JWKSURL    string `json:"jwks_uri"`
 	}
 	if err := provider.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("read provider metadata: %w", err)
@@ -146,9 +147,9 @@ func NewAuthenticator(ctx context.Context, log *slog.Logger, cfg AuthConfig) (*A
 	// The verifiers read the same clock as the caches, so a token's expiry
 	// means the same to both.
 	clock := func() time.Time { return a.now() }
-	a.idVerifier = provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: clock})
-	a.apiVerifier = provider.Verifier(&oidc.Config{ClientID: cfg.Audience, Now: clock})
-	a.apiSignature = provider.Verifier(&oidc.Config{SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true})
+	if err := a.makeVerifiers(provider, meta.JWKSURL, cfg.ClientID, clock); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
