@@ -65,7 +65,7 @@ func newKeySet(url string, client *http.Client, now func() time.Time, interval t
 // VerifySignature returns the payload of jwt when one of the provider's
 // keys signed it. The verifier that calls it has checked the algorithm.
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSigned(jwt, signingAlgs)
+	jws, err := jose.ParseSignedCompact(jwt, signingAlgs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed jwt: %w", err)
 	}
