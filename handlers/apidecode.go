@@ -260,6 +260,11 @@ func decodeAPIBody(data []byte) (apiBody, error) {
 	if !utf8.Valid(data) {
 		return b, badRequest("the request body is not valid UTF-8: send JSON encoded as UTF-8")
 	}
+	// Likewise for an escape of half a UTF-16 surrogate pair, such as
+	// "a\ud800@b.example": encoding/json decodes it as U+FFFD.
+	if esc, ok := loneSurrogate(data); ok {
+		return b, badRequest("the request body holds the escape %s, half of a UTF-16 surrogate pair without its other half: send the text as UTF-8, or each character outside the BMP as a complete pair of escapes", esc)
+	}
 	notObject := badRequest("the request body must be a single JSON object, such as {\"appleIdentifier\": \"...\", \"certificate\": \"...\"}")
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -291,6 +296,51 @@ func decodeAPIBody(data []byte) (apiBody, error) {
 		return b, notObject
 	}
 	return b, nil
+}
+
+// loneSurrogate returns the first \uXXXX escape in a JSON text that is half
+// of a surrogate pair without its other half: a high surrogate
+// (D800-DBFF) not followed at once by an escaped low one (DC00-DFFF), or a
+// low one not preceded by a high one. Every other escape is skipped whole,
+// so the text of an escaped backslash ("\\ud800") is no escape.
+func loneSurrogate(data []byte) (string, bool) {
+	high := -1 // where the escape just read begins, when it was a high surrogate
+	for i := 0; i < len(data); i++ {
+		u, isUnit := uint16(0), false
+		if data[i] == '\\' && i+1 < len(data) {
+			u, isUnit = escapedUnit(data[i+1:])
+		}
+		switch {
+		case isUnit && u >= 0xDC00 && u <= 0xDFFF && high >= 0:
+			high = -1 // the pair is complete
+		case isUnit && u >= 0xDC00 && u <= 0xDFFF:
+			return string(data[i : i+6]), true
+		case high >= 0:
+			return string(data[high : high+6]), true
+		case isUnit && u >= 0xD800 && u <= 0xDBFF:
+			high = i
+		}
+		switch {
+		case isUnit:
+			i += 5
+		case data[i] == '\\':
+			i++ // an escape such as \n or \\, skipped whole
+		}
+	}
+	if high >= 0 {
+		return string(data[high : high+6]), true
+	}
+	return "", false
+}
+
+// escapedUnit reads the code unit of a "uXXXX" escape (after its
+// backslash) at the start of b.
+func escapedUnit(b []byte) (uint16, bool) {
+	if len(b) < 5 || b[0] != 'u' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[1:5]), 16, 16)
+	return uint16(v), err == nil
 }
 
 // set applies one property of the body.
