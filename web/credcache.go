@@ -8,19 +8,19 @@ import (
 	"github.com/pushcert/pushcert/internal/auth"
 )
 
-// Limits of the caches of verified credentials (see verifiedCache): how
-// many session cookies and how many bearer tokens each keeps, and how long
-// a credential is trusted before it is verified again, whatever its own
-// expiry, so that a token signed with a key the provider has withdrawn
-// stops working within minutes.
+// Limits of the cache of verified bearer tokens (see verifiedCache): how
+// many it keeps, and how long a token is trusted before it is verified
+// again, whatever its own expiry, so that a token signed with a key the
+// provider has withdrawn stops working within minutes.
 const (
 	verifiedCacheSize   = 1024
 	verifiedCacheMaxAge = 5 * time.Minute
 )
 
-// verifiedCache remembers credentials (session cookies or bearer tokens)
-// that passed full verification, by the SHA-256 of their exact text, with
-// the user each maps to. It is safe for concurrent use.
+// verifiedCache remembers credentials (bearer tokens; sessions have a
+// cache of their own, see sessionStore) that passed full verification, by
+// the SHA-256 of their exact text, with the user each maps to. It is safe
+// for concurrent use.
 //
 // Security rests on three rules: only a credential that was verified is
 // added (a changed byte is another key, which misses and is verified in
