@@ -1,6 +1,6 @@
 // Package web assembles pushcert's HTTP application: routes, middleware,
-// OpenID Connect sign-in with cookie sessions, bearer tokens for the API,
-// and roles.
+// OpenID Connect sign-in with sessions kept in the database, bearer tokens
+// for the API, and roles.
 package web
 
 import (
