@@ -88,7 +88,7 @@ func addRoutes(serveMux *http.ServeMux, authn *Authenticator, ops *Ops, h routeH
 // query, so browsers may cache them for a day without serving stale files
 // for long after an upgrade.
 func staticFiles() http.Handler {
-	fs := http.StripPrefix("/static/", http.FileServerFS(static.FS))
+	fs := http.StripPrefix("/static/", http.FileServerFS(filesOnly{static.FS}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		fs.ServeHTTP(w, r)

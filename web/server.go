@@ -6,7 +6,6 @@ package web
 import (
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/pushcert/pushcert/handlers"
 	"github.com/pushcert/pushcert/internal/apns"
@@ -39,7 +38,7 @@ func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, de
 	h = authn.loadUser(h)
 	h = methodOverride(log, dev, authn.identify, h)
 	h = crossOriginProtection(log, dev, h)
-	h = securityHeaders(authn.formTargets(), strings.HasPrefix(baseURL, "https://"), h)
+	h = securityHeaders(authn.formTargets(), isHTTPS(baseURL), h)
 	h = logRequests(log, ops, h)
 	return recoverPanics(log, dev, h)
 }
