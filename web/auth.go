@@ -64,7 +64,7 @@ type Authenticator struct {
 	log         *slog.Logger
 	provider    *oidc.Provider
 	oauth       oauth2.Config
-	idVerifier  *oidc.IDTokenVerifier
+	idVerifier  *idTokenVerifier
 	apiVerifier *oidc.IDTokenVerifier
 	// apiSignature checks only an API token's form and signature, and
 	// issuer and audience are what its "iss" and "aud" must be: with them

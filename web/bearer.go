@@ -67,7 +67,8 @@ func (a *Authenticator) bearerUser(ctx context.Context, header string) (auth.Use
 
 // verifyBearer verifies an API token and wraps a refusal in the error of
 // the check that refused it. The checks run in the provider library's own
-// order (form and signature, issuer, audience, then expiry), so a token
+// order (form and signature, issuer, audience, then expiry), with the
+// authorized party (checkAuthorizedParty) after the audience, so a token
 // that fails several is refused for the first, and apiVerifier, which
 // repeats them all and adds expiry and not-before, has the last word: the
 // checks made here can refuse a token but never let one through.
@@ -84,6 +85,9 @@ func (a *Authenticator) verifyBearer(ctx context.Context, token string) (*oidc.I
 	}
 	if !slices.Contains(t.Audience, a.audience) {
 		return nil, errTokenAudience
+	}
+	if err := checkAuthorizedParty(t, a.oauth.ClientID, false); err != nil {
+		return nil, err
 	}
 	return a.apiVerifier.Verify(ctx, token)
 }
@@ -119,6 +123,8 @@ func tokenProblem(err error) string {
 		return "expired"
 	case errors.Is(err, errTokenAudience):
 		return "wrong audience"
+	case errors.Is(err, errTokenAuthorizedParty):
+		return "wrong authorized party"
 	case errors.Is(err, errTokenIssuer):
 		return "wrong issuer"
 	case errors.Is(err, errTokenSignature):

@@ -211,11 +211,12 @@ func (a *Authenticator) makeVerifiers(provider *oidc.Provider, jwksURL, clientID
 		return errors.New("the openid provider's discovery document names no jwks_uri")
 	}
 	keys := newKeySet(jwksURL, a.httpClient, clock, KeyRefreshInterval)
+	a.idVerifier = &idTokenVerifier{clientID: clientID}
 	for _, v := range []struct {
 		dst **oidc.IDTokenVerifier
 		cfg oidc.Config
 	}{
-		{&a.idVerifier, oidc.Config{ClientID: clientID, Now: clock}},
+		{&a.idVerifier.verifier, oidc.Config{ClientID: clientID, Now: clock}},
 		{&a.apiVerifier, oidc.Config{ClientID: a.audience, Now: clock}},
 		{&a.apiSignature, oidc.Config{SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true}},
 	} {

@@ -5,11 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +17,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/pushcert/pushcert/internal/devidp"
-	"github.com/pushcert/pushcert/internal/store"
 	"github.com/pushcert/pushcert/internal/testclock"
 )
 
@@ -191,39 +188,8 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // does not have, as an unauthenticated client could.
 func TestBearerTokensWithUnknownKeyIDs(t *testing.T) {
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	clk := testclock.New(t)
-	provider, err := devidp.Start(log, "127.0.0.1:0", t.TempDir(), []devidp.User{
-		{Key: "admin", Label: "Admin", Email: "admin@example.com", Groups: []string{"admins"}},
-	}, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = provider.Close() })
-	kr, err := store.NewKeyring(strings.Repeat("keyset-kek-", 4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "pushcert.db"), kr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
 	counter := &countingTransport{}
-	authn, err := NewAuthenticator(ctx, log, AuthConfig{
-		Issuer:        provider.Issuer(),
-		ClientID:      devidp.ClientID,
-		ClientSecret:  provider.ClientSecret(),
-		BaseURL:       "http://127.0.0.1:1",
-		AdminGroups:   []string{"admins"},
-		SessionSecret: "keyset-session-secret-0123456789abcdef",
-		Sessions:      st,
-		Now:           clk.Now,
-		HTTPClient:    &http.Client{Transport: counter, Timeout: 10 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	authn, provider, clk := newAuthenticatorWith(t, &http.Client{Transport: counter, Timeout: 10 * time.Second})
 
 	claims := func() map[string]any {
 		now := clk.Now()
@@ -255,4 +221,35 @@ func TestBearerTokensWithUnknownKeyIDs(t *testing.T) {
 	if _, err := authn.bearerUser(ctx, "Bearer "+again); err != nil {
 		t.Errorf("the provider's token after the forgeries: got %v, want accepted", err)
 	}
+}
+
+// newAuthenticatorWith returns a real Authenticator against the
+// development provider, on a clock of its own, reaching the provider with
+// client (nil for the default).
+func newAuthenticatorWith(t *testing.T, client *http.Client) (*Authenticator, *devidp.Provider, *testclock.Clock) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	clk := testclock.New(t)
+	provider, err := devidp.Start(log, "127.0.0.1:0", t.TempDir(), []devidp.User{
+		{Key: "admin", Label: "Admin", Email: "admin@example.com", Groups: []string{"admins"}},
+	}, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = provider.Close() })
+	authn, err := NewAuthenticator(context.Background(), log, AuthConfig{
+		Issuer:        provider.Issuer(),
+		ClientID:      devidp.ClientID,
+		ClientSecret:  provider.ClientSecret(),
+		BaseURL:       "http://127.0.0.1:1",
+		AdminGroups:   []string{"admins"},
+		SessionSecret: "test-session-secret-0123456789abcdef",
+		Sessions:      openTestStore(t),
+		Now:           clk.Now,
+		HTTPClient:    client,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authn, provider, clk
 }
