@@ -116,8 +116,11 @@ type Finished struct {
 	// (a check a person asked for).
 	Event  pushcert.Event
 	Always bool
-	// Claimed releases the lease ClaimAPNSCheck gave this replica.
-	Claimed bool
+	// Lease is the end of the lease ClaimAPNSCheck gave this replica for
+	// the check, which recording it releases; zero when the check was not
+	// claimed. It is the claim's token: a lease claimed after this one ran
+	// out ends later, so another replica's lease is never released.
+	Lease time.Time
 }
 
 // Store is what a Monitor needs from the database, shared by every
@@ -140,15 +143,19 @@ type Store interface {
 	ClaimAPNSCheck(ctx context.Context, fingerprint string, now, leaseUntil, checkedBefore time.Time) (bool, error)
 	// RecordAPNSCheck records a check as the last one, with its event (see
 	// Finished), and reports whether its outcome or certificate differs
-	// from the last recorded check's. A check that finished before the
-	// recorded one changes nothing but the lease and its Always event. A
+	// from the last recorded check's. It releases f.Lease if that is still
+	// the lease. A result for the active certificate is never replaced by
+	// one for another certificate; otherwise a check that finished before
+	// the recorded one does not replace it. A check that does not replace
+	// the last one changes nothing but the lease and its Always event. A
 	// new outcome, or a rejection of another certificate, begins a new
 	// episode.
 	RecordAPNSCheck(ctx context.Context, f Finished) (bool, error)
 	// MarkAPNSAlerted records, once per episode, that the episode of
 	// outcome that began at since was alerted, with the event that raises
 	// the alert. It reports false, changing nothing, when that episode was
-	// alerted already or has ended.
+	// alerted already or has ended, or when the last check is not of the
+	// active certificate.
 	MarkAPNSAlerted(ctx context.Context, outcome Outcome, since time.Time, e pushcert.Event) (bool, error)
 }
 

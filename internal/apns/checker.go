@@ -113,16 +113,24 @@ func (c *Checker) Timeout() time.Duration { return c.timeout }
 // TLS handshake, where Apple refuses most bad certificates, is always part
 // of it. The result's By is left for the caller to set.
 func (c *Checker) Check(ctx context.Context, cert pushcert.Certificate, keyDER []byte) Result {
+	res, _ := c.check(ctx, cert, keyDER)
+	return res
+}
+
+// check is Check, and also reports that the check was canceled: ctx ended
+// before Apple answered, so the result says nothing about anything.
+func (c *Checker) check(ctx context.Context, cert pushcert.Certificate, keyDER []byte) (Result, bool) {
 	res := Result{Serial: cert.SerialNumber, Fingerprint: cert.Fingerprint, Topic: cert.Topic, Server: c.server}
 	tlsCert, parsed, msg := clientCertificate(cert, keyDER)
 	if msg != "" {
 		res.Outcome, res.Message, res.At = OutcomeRejected, msg, c.now()
-		return res
+		return res, false
 	}
 	// The topic Apple sees is the one in the certificate itself.
 	res.Topic = pushcert.Describe(parsed).Topic
 	res.NoTopic = res.Topic == ""
-	res.Outcome, res.HTTPStatus, res.Reason, res.Message = c.push(ctx, tlsCert, res.Topic)
+	v := c.push(ctx, tlsCert, res.Topic)
+	res.Outcome, res.HTTPStatus, res.Reason, res.Message = v.outcome, v.status, v.reason, v.message
 	switch {
 	case res.NoTopic:
 		res.Message += "; note that the certificate has no topic (subject UID), which every MDM push certificate has: devices cannot be pushed with it"
@@ -130,7 +138,7 @@ func (c *Checker) Check(ctx context.Context, cert pushcert.Certificate, keyDER [
 		res.Message += fmt.Sprintf("; note that the certificate's topic %s is not the active topic %s", res.Topic, cert.Topic)
 	}
 	res.At = c.now()
-	return res
+	return res, v.canceled
 }
 
 // clientCertificate makes the TLS client certificate of cert and key, or
@@ -140,20 +148,32 @@ func clientCertificate(cert pushcert.Certificate, keyDER []byte) (tls.Certificat
 	if err != nil {
 		return tls.Certificate{}, nil, "pushcert could not read the stored certificate, so nothing was sent to Apple: " + err.Error()
 	}
+	// Neither message says Apple refused anything: Apple was not asked.
 	key, err := x509.ParsePKCS8PrivateKey(keyDER)
 	signer, ok := key.(crypto.Signer)
 	if err != nil || !ok {
-		return tls.Certificate{}, nil, "pushcert could not read the stored private key, so nothing was sent to Apple"
+		return tls.Certificate{}, nil, "pushcert could not use the stored key: it is not a private key pushcert can read; nothing was sent to Apple"
 	}
 	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(parsed.PublicKey) {
-		return tls.Certificate{}, nil, "the stored private key does not belong to the certificate, so Apple would refuse it; nothing was sent to Apple"
+		return tls.Certificate{}, nil, "pushcert could not use the stored key: it does not belong to the certificate, so nothing was sent to Apple; " +
+			"upload the certificate Apple issued for pushcert's key"
 	}
 	return tls.Certificate{Certificate: [][]byte{parsed.Raw}, PrivateKey: signer, Leaf: parsed}, parsed, ""
 }
 
+// verdict is what the test push came to.
+type verdict struct {
+	outcome Outcome
+	status  int    // Apple's HTTP status; 0 without an answer
+	reason  string // Apple's reason, or the TLS alert ("tls: ...")
+	message string
+	// canceled: the caller's context ended before Apple answered.
+	canceled bool
+}
+
 // push sends the test push and classifies what came back.
-func (c *Checker) push(ctx context.Context, cert tls.Certificate, topic string) (Outcome, int, string, string) {
+func (c *Checker) push(ctx context.Context, cert tls.Certificate, topic string) verdict {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -162,7 +182,7 @@ func (c *Checker) push(ctx context.Context, cert tls.Certificate, topic string) 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/3/device/"+TestDeviceToken,
 		strings.NewReader(`{"mdm":"`+testPushMagic+`"}`))
 	if err != nil {
-		return OutcomeUnreachable, 0, "", "pushcert could not make the test push: " + err.Error()
+		return verdict{outcome: OutcomeUnreachable, message: "pushcert could not make the test push: " + err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if topic != "" {
@@ -171,26 +191,31 @@ func (c *Checker) push(ctx context.Context, cert tls.Certificate, topic string) 
 	proxy, err := c.proxy(req)
 	if err != nil {
 		// The error quotes the setting, which may hold the proxy's password.
-		return OutcomeUnreachable, 0, "", "the proxy setting (HTTPS_PROXY) is not a URL pushcert can use: check it"
+		return verdict{outcome: OutcomeUnreachable, message: "the proxy setting (HTTPS_PROXY) is not a URL pushcert can use: check it"}
 	}
 	var conns heldConns
 	defer conns.close()
 	tr := c.transport(cert, conns.dial, func() { p.set(func(m *milestones) { m.serverTrusted = true }) })
 	defer tr.CloseIdleConnections()
 	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		f := failure{server: c.server, host: c.host, timeout: c.timeout, proxy: proxy, p: p.snapshot()}
-		outcome, reason, msg := f.classify(parent, err)
-		return outcome, 0, reason, msg
+	if err == nil {
+		defer resp.Body.Close()
+		var body []byte
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+		if err == nil || parent.Err() == nil {
+			// A body cut short by anything but the caller is read as far
+			// as it goes: a 200 has none, a proxy's page is no JSON.
+			var answer struct {
+				Reason string `json:"reason"`
+			}
+			_ = json.Unmarshal(body, &answer)
+			outcome, msg := classifyAnswer(c.server, resp.StatusCode, answer.Reason)
+			return verdict{outcome: outcome, status: resp.StatusCode, reason: answer.Reason, message: msg}
+		}
 	}
-	defer resp.Body.Close()
-	var answer struct {
-		Reason string `json:"reason"`
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	_ = json.Unmarshal(body, &answer) // a 200 has no body; a proxy's page is no JSON
-	outcome, msg := classifyAnswer(c.server, resp.StatusCode, answer.Reason)
-	return outcome, resp.StatusCode, answer.Reason, msg
+	f := failure{server: c.server, host: c.host, timeout: c.timeout, proxy: proxy, p: p.snapshot()}
+	outcome, reason, msg := f.classify(parent, err)
+	return verdict{outcome: outcome, reason: reason, message: msg, canceled: parent.Err() != nil}
 }
 
 // transport is a new HTTP/2-only transport that dials with dial and

@@ -37,16 +37,20 @@ const (
 type Config struct {
 	// Interval is how often the active certificate is checked; 0 turns
 	// the periodic check off (checks after activations and on demand are
-	// still made). The setting's default is DefaultInterval.
+	// still made, and so are the retries of a check that found Apple out
+	// of reach). The setting's default is DefaultInterval.
 	Interval time.Duration
-	// UnreachableAlertAfter is how long Apple may stay out of reach before
-	// an alert is raised; 0 means DefaultUnreachableAlertAfter, below zero
-	// never.
+	// UnreachableAlertAfter is how long checks must keep finding Apple out
+	// of reach before an alert is raised; 0 means
+	// DefaultUnreachableAlertAfter, below zero never.
 	UnreachableAlertAfter time.Duration
 	// Retry is how soon a check that found Apple out of reach is made
-	// again, at most Interval; 0 means DefaultRetry. With the periodic
-	// check off, none is.
+	// again, at most Interval when that is on; 0 means DefaultRetry.
 	Retry time.Duration
+	// OnAlert is called after the Monitor records an alert event, so that
+	// whatever delivers alerts (the alert checker's Poke) sends it at once
+	// rather than at its next round; nil means nothing is called.
+	OnAlert func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -61,6 +65,7 @@ type Monitor struct {
 	interval   time.Duration
 	alertAfter time.Duration
 	retry      time.Duration
+	onAlert    func()
 	now        func() time.Time
 	poke       chan struct{}
 }
@@ -69,13 +74,16 @@ type Monitor struct {
 func New(log *slog.Logger, st Store, c *Checker, cfg Config) *Monitor {
 	m := &Monitor{
 		log: log, st: st, c: c, interval: max(cfg.Interval, 0), alertAfter: cfg.UnreachableAlertAfter,
-		retry: cfg.Retry, now: cfg.Now, poke: make(chan struct{}, 1),
+		retry: cfg.Retry, onAlert: cfg.OnAlert, now: cfg.Now, poke: make(chan struct{}, 1),
 	}
 	if m.alertAfter == 0 {
 		m.alertAfter = DefaultUnreachableAlertAfter
 	}
 	if m.retry <= 0 {
 		m.retry = DefaultRetry
+	}
+	if m.onAlert == nil {
+		m.onAlert = func() {}
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -150,41 +158,44 @@ func (m *Monitor) Pass(ctx context.Context) (time.Time, error) {
 	if p := m.period(rec.Last.Outcome); p > 0 {
 		checkedBefore = now.Add(-p)
 	}
-	claimed, err := m.st.ClaimAPNSCheck(ctx, st.Certificate.Fingerprint, now, now.Add(m.lease()), checkedBefore)
+	lease := now.Add(m.lease())
+	claimed, err := m.st.ClaimAPNSCheck(ctx, st.Certificate.Fingerprint, now, lease, checkedBefore)
 	if err != nil {
 		return time.Time{}, err
 	}
 	if claimed {
-		if err := m.checkClaimed(ctx); err != nil {
+		if err := m.checkClaimed(ctx, lease); err != nil {
 			return time.Time{}, err
 		}
 	}
-	return m.afterCheck(ctx, *st.Certificate)
+	return m.afterCheck(ctx)
 }
 
-// checkClaimed makes the check this replica claimed and records it.
-func (m *Monitor) checkClaimed(ctx context.Context) error {
+// checkClaimed makes the check this replica claimed, with the lease that
+// ends at lease, and records it.
+func (m *Monitor) checkClaimed(ctx context.Context, lease time.Time) error {
 	cert, key, err := m.st.ActivePair(ctx)
 	if err != nil {
 		// The certificate cannot be gone once there was one; a read that
 		// failed leaves the lease to run out.
 		return err
 	}
-	res := m.c.Check(ctx, cert, key)
-	if ctx.Err() != nil {
-		// Stopping: the lease runs out and another pass checks.
+	res, canceled := m.c.check(ctx, cert, key)
+	if canceled {
+		// Stopping before Apple answered: the lease runs out and another
+		// pass checks.
 		return ctx.Err()
 	}
 	res.By = System
-	_, err = m.record(ctx, Finished{Result: res, Event: m.event(res, cert, System), Claimed: true})
+	_, err = m.record(ctx, Finished{Result: res, Event: m.event(res, cert, System), Lease: lease})
 	return err
 }
 
 // CheckNow checks the active certificate at once for by, who pressed
 // "Test connection to Apple" or called the API, and waits for the answer
 // (at most the Checker's timeout). The check is recorded as the last one
-// and in the history, whatever its outcome. ErrNoCertificate means there
-// is nothing to check.
+// and in the history, whatever its outcome, even when ctx ends once Apple
+// has answered. ErrNoCertificate means there is nothing to check.
 func (m *Monitor) CheckNow(ctx context.Context, by auth.User) (Result, error) {
 	cert, key, err := m.st.ActivePair(ctx)
 	if errors.Is(err, pushcert.ErrNotFound) {
@@ -193,16 +204,20 @@ func (m *Monitor) CheckNow(ctx context.Context, by auth.User) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := m.c.Check(ctx, cert, key)
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
+	res, canceled := m.c.check(ctx, cert, key)
+	if canceled {
+		return Result{}, ctx.Err()
 	}
 	res.By = by
+	// Apple answered: what it said is recorded and acted on even when the
+	// person who asked has gone.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	if _, err := m.record(ctx, Finished{Result: res, Event: m.event(res, cert, by), Always: true}); err != nil {
 		return Result{}, err
 	}
 	// An alert due from this check is raised now, not at the next pass.
-	if _, err := m.afterCheck(ctx, cert); err != nil {
+	if _, err := m.afterCheck(ctx); err != nil {
 		return Result{}, err
 	}
 	m.Poke()
@@ -237,51 +252,60 @@ func (m *Monitor) event(r Result, cert pushcert.Certificate, by auth.User) pushc
 }
 
 // afterCheck raises the alert that is due, once across replicas, and
-// works out when something is next due for the active certificate cert.
-func (m *Monitor) afterCheck(ctx context.Context, cert pushcert.Certificate) (time.Time, error) {
+// works out when something is next due. It reads the active certificate
+// afresh: a renewal may have been activated while the check ran, and a
+// result for the certificate it replaced is no one's concern any more.
+func (m *Monitor) afterCheck(ctx context.Context) (time.Time, error) {
+	st, err := m.st.State(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read state: %w", err)
+	}
+	if st.Certificate == nil {
+		return time.Time{}, nil
+	}
 	rec, err := m.st.APNSCheck(ctx)
 	if err != nil {
 		return time.Time{}, err
 	}
 	now := m.now()
-	var next time.Time
-	soonest := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
+	leased := rec.LeaseUntil.After(now)
+	if rec.Last.Outcome == OutcomeNone || rec.Last.Fingerprint != st.Certificate.Fingerprint {
+		// The active certificate has not been checked: at once, unless a
+		// replica is checking now.
+		if leased {
+			return rec.LeaseUntil, nil
 		}
+		return now, nil
 	}
-	if rec.LeaseUntil.After(now) {
-		soonest(rec.LeaseUntil)
-	}
-	if p := m.period(rec.Last.Outcome); p > 0 && !rec.Last.At.IsZero() {
-		soonest(rec.Last.At.Add(p))
+	var next time.Time // zero: nothing is due, the periodic check is off
+	if p := m.period(rec.Last.Outcome); p > 0 {
+		next = rec.Last.At.Add(p)
+		// A check due while another replica makes one waits for its lease.
+		if leased && rec.LeaseUntil.After(next) {
+			next = rec.LeaseUntil
+		}
 	}
 	if rec.Alerted {
 		return next, nil
 	}
 	switch rec.Last.Outcome {
 	case OutcomeRejected:
-		// A refusal of a certificate that is no longer active is old news:
-		// the new one is checked at once.
-		if rec.Last.Fingerprint == cert.Fingerprint {
-			return next, m.alert(ctx, rec, cert, pushcert.EventAPNSAlertRejected, rec.Last.Message)
-		}
+		return next, m.alert(ctx, rec, *st.Certificate, pushcert.EventAPNSAlertRejected, rec.Last.Message)
 	case OutcomeUnreachable:
-		if m.alertAfter < 0 {
-			break
-		}
-		if due := rec.Since.Add(m.alertAfter); due.After(now) {
-			soonest(due)
+		// One result is not enough: the checks since the episode began
+		// must have kept finding Apple out of reach for alertAfter.
+		if m.alertAfter < 0 || rec.Last.At.Sub(rec.Since) < m.alertAfter {
 			break
 		}
 		detail := fmt.Sprintf("Apple's push service has been out of reach since %s: %s",
 			rec.Since.UTC().Format("2006-01-02 15:04 UTC"), rec.Last.Message)
-		return next, m.alert(ctx, rec, cert, pushcert.EventAPNSAlertUnreachable, detail)
+		return next, m.alert(ctx, rec, *st.Certificate, pushcert.EventAPNSAlertUnreachable, detail)
 	}
 	return next, nil
 }
 
-// alert records the alert event for rec's episode, once across replicas.
+// alert records the alert event for rec's episode, once across replicas,
+// and has it delivered at once.
 func (m *Monitor) alert(ctx context.Context, rec Record, cert pushcert.Certificate, kind pushcert.EventKind, detail string) error {
 	e := pushcert.Event{At: m.now(), Kind: kind, Actor: System, Serial: rec.Last.Serial, Topic: rec.Last.Topic,
 		NotAfter: cert.NotAfter, Detail: detail}
@@ -292,16 +316,19 @@ func (m *Monitor) alert(ctx context.Context, rec Record, cert pushcert.Certifica
 	if marked {
 		m.log.Warn("apns check alert raised", "outcome", string(rec.Last.Outcome), "since", rec.Since.UTC().Format(time.RFC3339),
 			"serial", rec.Last.Serial)
+		m.onAlert()
 	}
 	return nil
 }
 
 // period is how long after a check with outcome o the next one is due; 0
-// when only a new certificate makes one due.
+// when only a new certificate (or a person) makes one due.
 func (m *Monitor) period(o Outcome) time.Duration {
 	switch {
-	case m.interval == 0:
-		return 0
+	case o == OutcomeUnreachable && m.interval == 0:
+		// A check that did not reach Apple proved nothing: it is made
+		// again even with the periodic check off.
+		return m.retry
 	case o == OutcomeUnreachable:
 		return min(m.retry, m.interval)
 	default:

@@ -86,7 +86,7 @@ func (e *env) monitor(t *testing.T, st apns.Store, cfg apns.Config) *apns.Monito
 	t.Helper()
 	cfg.Now = e.clock.Now
 	c := checker(t, e.apns, apns.CheckerConfig{Now: e.clock.Now, Timeout: 2 * time.Second})
-	return apns.New(slog.New(slog.DiscardHandler), st, c, cfg)
+	return apns.New(discard(), st, c, cfg)
 }
 
 // apnsEvents returns the kinds of the check's audit events, oldest first.
@@ -133,3 +133,15 @@ func last(t *testing.T, m *apns.Monitor) apns.LastResult {
 	}
 	return l
 }
+
+// activeKey returns the active certificate's key (PKCS#8 DER).
+func (e *env) activeKey(t *testing.T) []byte {
+	t.Helper()
+	_, key, err := e.st.ActivePair(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

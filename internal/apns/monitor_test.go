@@ -132,51 +132,81 @@ func TestMonitorHistoryAndAlerts(t *testing.T) {
 	})
 }
 
-// An unreachable service is alerted only after UnreachableAlertAfter, and
-// never when that is below zero; a pass that is not due to check still
-// raises the alert when its time comes.
+// An unreachable service is alerted only once checks have kept finding
+// it out of reach for UnreachableAlertAfter, and never when that is below
+// zero; a check that found it out of reach is made again every Retry
+// even with the periodic check off.
 func TestMonitorUnreachableAlertAfter(t *testing.T) {
+	const after = 30 * time.Minute
 	for _, tt := range []struct {
 		name      string
 		after     time.Duration
 		wantAlert bool
 	}{
-		{"after three hours", 3 * time.Hour, true},
+		{"after half an hour", after, true},
 		{"never", -1, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, storetest.SQLiteURL(t))
-			// The periodic check is off: nothing checks again, and the time
-			// since the last check alone raises the alert.
 			m := e.monitor(t, e.st, apns.Config{Interval: 0, UnreachableAlertAfter: tt.after})
 			e.apns.Answer(http.StatusServiceUnavailable, "ServiceUnavailable")
 			e.activate(t)
-			next := pass(t, m)
-			if tt.wantAlert && !next.Equal(e.clock.Now().Add(tt.after)) || !tt.wantAlert && !next.IsZero() {
-				t.Errorf("next %v, want the alert's time (or nothing without an alert)", next)
+			steps := []struct {
+				name       string
+				advance    time.Duration
+				wantPushes int
+				wantEvents string
+			}{
+				{"first check", 0, 1, "[apns_unreachable]"},
+				{"a moment before the retry", apns.DefaultRetry - time.Second, 1, "[apns_unreachable]"},
+				{"the retry", time.Second, 2, "[apns_unreachable]"},
+				{"out of reach for the alert's time", after - apns.DefaultRetry, 3, "[apns_unreachable apns_alert_unreachable]"},
+				{"still out of reach", apns.DefaultRetry, 4, "[apns_unreachable apns_alert_unreachable]"},
 			}
-			e.clock.Advance(3*time.Hour - time.Second)
-			pass(t, m)
-			if got := fmt.Sprint(e.apnsEvents(t)); got != "[apns_unreachable]" {
-				t.Errorf("a second before: got %s, want no alert", got)
+			for _, s := range steps {
+				e.clock.Advance(s.advance)
+				next := pass(t, m)
+				want := s.wantEvents
+				if !tt.wantAlert {
+					want = "[apns_unreachable]"
+				}
+				got := fmt.Sprint(e.apnsEvents(t))
+				if n := len(e.apns.Pushes()); n != s.wantPushes || got != want || next.IsZero() {
+					t.Errorf("%s: got %d pushes, events %s, next %v; want %d, %s, a retry", s.name, n, got, next, s.wantPushes, want)
+				}
 			}
-			e.clock.Advance(time.Second)
-			pass(t, m)
-			pass(t, m)
-			want := "[apns_unreachable]"
-			if tt.wantAlert {
-				want = "[apns_unreachable apns_alert_unreachable]"
-			}
-			if got := fmt.Sprint(e.apnsEvents(t)); got != want {
-				t.Errorf("at the time: got %s, want %s", got, want)
-			}
-			if n := len(e.apns.Pushes()); n != 1 {
-				t.Errorf("with the periodic check off: %d pushes, want 1", n)
-			}
-			if l := last(t, m); l.Outcome != apns.OutcomeUnreachable || !l.ForActive || !l.NextCheckAt.IsZero() || l.Alerted != tt.wantAlert {
-				t.Errorf("got %+v, want unreachable with no next check", l)
+			if l := last(t, m); l.Outcome != apns.OutcomeUnreachable || !l.ForActive || !l.NextCheckAt.Equal(e.clock.Now().Add(apns.DefaultRetry)) ||
+				l.Alerted != tt.wantAlert {
+				t.Errorf("got %+v, want unreachable, the next check a retry on, alerted %v", l, tt.wantAlert)
 			}
 		})
+	}
+}
+
+// One old result never raises the unreachable alert: a pass long after a
+// check that found Apple out of reach, while another replica checks
+// again, waits for that check, and an answer ends the episode without an
+// alert.
+func TestMonitorUnreachableOneOldResult(t *testing.T) {
+	e := newEnv(t, storetest.SQLiteURL(t))
+	m := e.monitor(t, e.st, apns.Config{Interval: apns.DefaultInterval, UnreachableAlertAfter: time.Hour})
+	e.apns.Answer(http.StatusServiceUnavailable, "ServiceUnavailable")
+	cert := e.activate(t)
+	pass(t, m)
+	e.clock.Advance(3 * time.Hour) // no pass in between: the replicas were down
+	now := e.clock.Now()
+	if ok, err := e.st.ClaimAPNSCheck(t.Context(), cert.Fingerprint, now, now.Add(time.Minute), now.Add(-apns.DefaultRetry)); err != nil || !ok {
+		t.Fatalf("another replica's claim: got %v %v, want it claimed", ok, err)
+	}
+	next := pass(t, m)
+	if got := fmt.Sprint(e.apnsEvents(t)); got != "[apns_unreachable]" || !next.Equal(now.Add(time.Minute)) {
+		t.Errorf("while another replica checks: got %s, next %v; want no alert, next when its lease ends", got, next)
+	}
+	e.apns.Answer(0, "")
+	e.clock.Advance(time.Minute) // that replica stopped; its lease ran out
+	pass(t, m)
+	if got := fmt.Sprint(e.apnsEvents(t)); got != "[apns_unreachable apns_accepted]" {
+		t.Errorf("got %s, want the check made again and accepted, no alert", got)
 	}
 }
 
