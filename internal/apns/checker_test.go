@@ -2,6 +2,7 @@ package apns_test
 
 import (
 	"context"
+	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,20 @@ func TestCheck(t *testing.T) {
 			apns.OutcomeUnreachable, 503, "ServiceUnavailable", "Apple's push service is having trouble (it answered 503 ServiceUnavailable)"},
 		{"unreachable: 429", goodCert, answer(429, "TooManyRequests"),
 			apns.OutcomeUnreachable, 429, "TooManyRequests", "having trouble"},
+		{"accepted: 400 BadPayload", goodCert, answer(400, "BadPayload"),
+			apns.OutcomeAccepted, 400, "BadPayload", "Apple accepted the certificate (it took the TLS connection with it); note that it answered the test push with 400 BadPayload"},
+		{"accepted: 400 InvalidPushType", goodCert, answer(400, "InvalidPushType"),
+			apns.OutcomeAccepted, 400, "InvalidPushType", "Apple accepted the certificate"},
+		{"accepted: 405 MethodNotAllowed", goodCert, answer(405, "MethodNotAllowed"),
+			apns.OutcomeAccepted, 405, "MethodNotAllowed", "answered the test push with 405 MethodNotAllowed"},
+		{"accepted: 413 PayloadTooLarge", goodCert, answer(413, "PayloadTooLarge"),
+			apns.OutcomeAccepted, 413, "PayloadTooLarge", "answered the test push with 413 PayloadTooLarge"},
+		{"unreachable: 403 MissingProviderToken, TLS inspected", goodCert, answer(403, "MissingProviderToken"),
+			apns.OutcomeUnreachable, 403, "MissingProviderToken", "as Apple's push service does when no client certificate reached it, so this says nothing about the certificate: a proxy or firewall that inspects TLS"},
+		{"unreachable: 403 InvalidProviderToken", goodCert, answer(403, "InvalidProviderToken"),
+			apns.OutcomeUnreachable, 403, "InvalidProviderToken", "let api.push.apple.com through uninspected"},
+		{"unreachable: 403 ExpiredProviderToken", goodCert, answer(403, "ExpiredProviderToken"),
+			apns.OutcomeUnreachable, 403, "ExpiredProviderToken", "inspects TLS"},
 		{"unreachable: not APNs", goodCert, answer(404, ""),
 			apns.OutcomeUnreachable, 404, "", "check that the APNs URL (PUSHCERT_APNS_URL) is https://api.push.apple.com"},
 	}
@@ -190,6 +205,31 @@ func TestCheckUnreachable(t *testing.T) {
 				if !strings.Contains(res.Message, w) {
 					t.Errorf("got %q, want it to contain %q", res.Message, w)
 				}
+			}
+		})
+	}
+}
+
+// A TLS alert that comes before pushcert's certificate went out (in
+// answer to its hello) is something in between, not Apple's judgement of
+// the certificate, whatever the alert says.
+func TestCheckAlertBeforeCertificate(t *testing.T) {
+	p := goodCert(t)
+	for _, tt := range []struct {
+		name  string
+		alert byte
+		text  string
+	}{
+		{"bad certificate", 42, "bad certificate"},
+		{"certificate revoked", 44, "revoked certificate"},
+		{"handshake failure", 40, "handshake failure"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			url := alertingServer(t, tt.alert)
+			res := checker(t, nil, apns.CheckerConfig{URL: url, RootCAs: x509.NewCertPool()}).Check(t.Context(), p.cert, p.key)
+			want := "failed before pushcert sent its certificate (TLS alert: " + tt.text + "), so this says nothing about the certificate: a middlebox or proxy"
+			if res.Outcome != apns.OutcomeUnreachable || res.Reason != "tls: "+tt.text || !strings.Contains(res.Message, want) {
+				t.Errorf("got %s %q %q, want unreachable %q containing %q", res.Outcome, res.Reason, res.Message, "tls: "+tt.text, want)
 			}
 		})
 	}

@@ -23,6 +23,10 @@ const (
 	renewAdvice = "renew it at Apple's Push Certificates Portal (https://identity.apple.com) with the same Apple ID and upload the renewed certificate"
 	reachAdvice = "check the firewall (outbound 443 or 2197 to api.push.apple.com) or set HTTPS_PROXY"
 	laterNote   = "this says nothing about the certificate, and pushcert checks again later"
+	// A proxy that inspects TLS ends pushcert's TLS connection itself, so
+	// the client certificate never reaches Apple: there is no setting that
+	// makes the check work through one.
+	inspectAdvice = "a proxy or firewall that inspects TLS may be answering in its place: let api.push.apple.com through uninspected"
 )
 
 // classifyAnswer says what Apple's HTTP answer to the test push means.
@@ -40,12 +44,22 @@ func classifyAnswer(server string, status int, reason string) (Outcome, string) 
 			said = answer
 		}
 		return OutcomeAccepted, "Apple accepted the certificate (it answered " + said + " for a test device token, as expected)"
+	case status == 403 && (reason == "MissingProviderToken" || reason == "InvalidProviderToken" || reason == "ExpiredProviderToken"):
+		// Apple asks for a token only when no client certificate came with
+		// the connection.
+		return OutcomeUnreachable, server + " answered " + answer + ", as Apple's push service does when no client certificate reached it, " +
+			"so this says nothing about the certificate: " + inspectAdvice
 	case status == 403:
 		return OutcomeRejected, refusal(reason)
 	case status == 400 && (reason == "MissingTopic" || reason == "BadTopic" || reason == "TopicDisallowed"):
 		return OutcomeRejected, "Apple refused the certificate's topic (" + answer + "): upload the push certificate Apple issued for this MDM server, renewed with the same Apple ID"
 	case status == 429 || status >= 500:
 		return OutcomeUnreachable, "Apple's push service is having trouble (it answered " + answer + "); " + laterNote
+	case status >= 400 && reason != "":
+		// Apple answers with a reason only on a connection whose client
+		// certificate it accepted in the TLS handshake.
+		return OutcomeAccepted, "Apple accepted the certificate (it took the TLS connection with it); note that it answered the test push with " + answer +
+			" rather than BadDeviceToken, which is about the push, not the certificate"
 	default:
 		return OutcomeUnreachable, server + " answered " + answer + ", which is not how Apple's push service answers this check, so it says nothing about the certificate: " +
 			"check that the APNs URL (PUSHCERT_APNS_URL) is " + DefaultURL + " and that no proxy answers in its place"
@@ -88,6 +102,12 @@ func (f failure) classify(parent context.Context, err error) (Outcome, string, s
 		}
 	}
 	if alert, ok := remoteAlert(err); ok {
+		if !f.p.serverTrusted {
+			// The alert came before pushcert trusted the server, so before
+			// its certificate went out: Apple never saw the certificate.
+			return OutcomeUnreachable, "tls: " + alert, "the TLS handshake with " + f.server + " failed before pushcert sent its certificate (TLS alert: " + alert +
+				"), so this says nothing about the certificate: a middlebox or proxy may be in the way; " + reachAdvice
+		}
 		o, msg := f.alertMessage(alert)
 		return o, "tls: " + alert, msg
 	}
@@ -204,15 +224,14 @@ func (f failure) serverCertMessage(err error) (string, bool) {
 		hostErr   x509.HostnameError
 		invalid   x509.CertificateInvalidError
 	)
-	const inTheWay = "a proxy or firewall that inspects TLS may be answering in its place: let api.push.apple.com through uninspected"
 	switch {
 	case errors.As(err, &unknownCA):
-		return "pushcert does not trust the TLS certificate " + f.server + " presented: it is not signed by an authority this system's roots trust, as Apple's is; " + inTheWay +
-			", or add the proxy's authority to the system's roots", true
+		return "pushcert does not trust the TLS certificate " + f.server + " presented: it is not signed by an authority this system's roots trust, as Apple's is; " + inspectAdvice +
+			" (for a private test service, add its authority with PUSHCERT_APNS_CA_FILE)", true
 	case errors.As(err, &hostErr):
-		return "the TLS certificate " + f.server + " presented is not for " + f.host + "; " + inTheWay, true
+		return "the TLS certificate " + f.server + " presented is not for " + f.host + "; " + inspectAdvice, true
 	case errors.As(err, &invalid):
-		return "the TLS certificate " + f.server + " presented is not valid (" + invalid.Error() + "): check this system's clock; " + inTheWay, true
+		return "the TLS certificate " + f.server + " presented is not valid (" + invalid.Error() + "): check this system's clock; " + inspectAdvice, true
 	}
 	return "", false
 }

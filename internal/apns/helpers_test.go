@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -103,7 +104,8 @@ func startAPNs(t *testing.T) *apnstest.Server {
 	return apnstest.Start(t, ca(t, appleCA).Cert, testclock.Now)
 }
 
-// checker returns a Checker of srv with cfg's other settings.
+// checker returns a Checker of srv with cfg's other settings; srv may be
+// nil when cfg names the URL and roots.
 func checker(t *testing.T, srv *apnstest.Server, cfg apns.CheckerConfig) *apns.Checker {
 	t.Helper()
 	if cfg.URL == "" {
@@ -145,4 +147,31 @@ func closedPort(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	l.Close()
 	return port
+}
+
+// alertingServer is a TLS middlebox on loopback that answers every
+// client's hello with the fatal TLS alert numbered alert, before any
+// certificate is exchanged; it returns its https URL.
+func alertingServer(t *testing.T, alert byte) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_, _ = conn.Read(make([]byte, 4096)) // the client's hello
+				_, _ = conn.Write([]byte{21, 3, 3, 0, 2, 2, alert})
+				_, _ = io.Copy(io.Discard, conn)
+			}()
+		}
+	}()
+	return "https://" + l.Addr().String()
 }
