@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,11 +15,12 @@ import (
 )
 
 // newMonitor returns the connection check of the active certificate
-// against Apple's push service, and what stops it. In development mode the
-// service is a fake one on loopback that trusts the development CA, as
-// Apple trusts its own: the check of a certificate issued on the Dev Apple
-// page is then accepted.
-func newMonitor(cfg *config, log *slog.Logger, st *store.DB, devCA *applesim.CA, now func() time.Time) (*apns.Monitor, func(), error) {
+// against Apple's push service, and what stops it. onAlert is called when
+// the check raises an alert: the alert checker's Poke, so the webhook
+// hears of it at once. In development mode the service is a fake one on
+// loopback that trusts the development CA, as Apple trusts its own: the
+// check of a certificate issued on the Dev Apple page is then accepted.
+func newMonitor(cfg *config, log *slog.Logger, st *store.DB, devCA *applesim.CA, now func() time.Time, onAlert func()) (*apns.Monitor, func(), error) {
 	cc := apns.CheckerConfig{URL: cfg.APNSURL, Now: now}
 	closeFake := func() {}
 	switch {
@@ -47,6 +49,7 @@ func newMonitor(cfg *config, log *slog.Logger, st *store.DB, devCA *applesim.CA,
 	mon := apns.New(log, st, checker, apns.Config{
 		Interval:              cfg.APNSCheckInterval,
 		UnreachableAlertAfter: alertAfter,
+		OnAlert:               onAlert,
 		Now:                   now,
 	})
 	log.Info("connection check", "apns_url", checker.URL(), "interval", cfg.APNSCheckInterval.String())
@@ -68,4 +71,27 @@ func rootsWith(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("apns-ca-file %s: no PEM certificate in it", path)
 	}
 	return roots, nil
+}
+
+// Bounds of PUSHCERT_APNS_CHECK_INTERVAL besides 0 (off). Each periodic
+// check is a connection to Apple with the push certificate: more often
+// than hourly would only add load on Apple's service, and the check after
+// every upload and on demand does not wait for the interval.
+const (
+	minCheckInterval = time.Hour
+	maxCheckInterval = 30 * 24 * time.Hour
+)
+
+// checkInterval reads PUSHCERT_APNS_CHECK_INTERVAL into p: 0 turns the
+// periodic check off, anything else is between minCheckInterval and
+// maxCheckInterval.
+func checkInterval(p *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d != 0 && (d < minCheckInterval || d > maxCheckInterval) {
+			return errors.New("want 0s (off) or a duration between 1h and 720h, like 24h")
+		}
+		*p = d
+		return nil
+	}
 }

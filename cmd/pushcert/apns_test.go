@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,7 +50,8 @@ func apnsCheck(t *testing.T, method, base, token string) apnsResult {
 // certificates): an upload is checked by itself; an admin's check is
 // accepted, then rejected once the certificate is revoked, then
 // unreachable once the service is gone; a second replica shows the same
-// result, the metric follows, and the webhook hears of the refusal once.
+// result, the metric follows, and the webhook hears of the refusal once, at
+// once (not at the alert checker's next hourly round).
 func TestAPNSCheckAgainstFakeAPNs(t *testing.T) {
 	ca, err := appleCA()
 	if err != nil {
@@ -67,7 +69,6 @@ func TestAPNSCheckAgainstFakeAPNs(t *testing.T) {
 		"PUSHCERT_APNS_URL":          fake.URL(),
 		"PUSHCERT_APNS_CA_FILE":      caFile,
 		"PUSHCERT_ALERT_WEBHOOK_URL": hook.srv.URL + "/" + hookSecret,
-		"PUSHCERT_ALERT_INTERVAL":    "200ms",
 	}
 	addrA, _ := startRun(t, nil, env(prodEnv(t, provider, freeAddr(t), shared)))
 	addrB, _ := startRun(t, nil, env(prodEnv(t, provider, freeAddr(t), shared)))
@@ -108,7 +109,10 @@ func TestAPNSCheckAgainstFakeAPNs(t *testing.T) {
 	for !slices.Contains(hook.got(), "apns_rejected/0/"+serial) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(time.Second) // both replicas' checkers look every 200 ms
+	// The alert checkers' interval is the default hour: only the poke from
+	// the check that raised the alert sent it. Give a second one, which
+	// must not come, a moment.
+	time.Sleep(time.Second)
 	n := 0
 	for _, a := range hook.got() {
 		if strings.HasPrefix(a, "apns_rejected/") {
@@ -134,7 +138,7 @@ func TestDevAPNSAcceptsDevCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := &config{Dev: true, APNSURL: apns.DefaultURL}
-	mon, closeFake, err := newMonitor(cfg, discard(), nil, devCA, now)
+	mon, closeFake, err := newMonitor(cfg, discard(), nil, devCA, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,5 +164,38 @@ func TestDevAPNSAcceptsDevCertificates(t *testing.T) {
 	}
 	if r := mon.Checker().Check(t.Context(), pushcert.Describe(c), keyDER); r.Outcome != apns.OutcomeAccepted {
 		t.Errorf("got %s %q, want accepted", r.Outcome, r.Message)
+	}
+}
+
+// PUSHCERT_APNS_CHECK_INTERVAL is 0 (off) or between an hour and 30 days:
+// a check every nanosecond would hammer Apple.
+func TestAPNSCheckIntervalSetting(t *testing.T) {
+	const problem = "configuration: PUSHCERT_APNS_CHECK_INTERVAL (-apns-check-interval): want 0s (off) or a duration between 1h and 720h, like 24h"
+	for _, tt := range []struct {
+		value string
+		want  time.Duration // when valid
+		ok    bool
+	}{
+		{"0s", 0, true},
+		{"0", 0, true},
+		{"1h", time.Hour, true},
+		{"24h", 24 * time.Hour, true},
+		{"720h", 720 * time.Hour, true},
+		{"1ns", 0, false},
+		{"59m59s", 0, false},
+		{"-1h", 0, false},
+		{"721h", 0, false},
+		{"daily", 0, false},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			args := []string{"-dev", "-data-dir=" + t.TempDir(), "-dev-provider-addr=127.0.0.1:0", "-apns-check-interval=" + tt.value}
+			cfg, err := parseConfig("pushcert", modeServe, args, env(nil), io.Discard)
+			switch {
+			case tt.ok && (err != nil || cfg.APNSCheckInterval != tt.want):
+				t.Errorf("got %v, %v; want %v", cfg, err, tt.want)
+			case !tt.ok && (err == nil || err.Error() != problem):
+				t.Errorf("got %v, want the problem %q", err, problem)
+			}
+		})
 	}
 }

@@ -94,7 +94,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	monitor, closeFakeAPNS, err := newMonitor(cfg, log, st, devCA, now)
+	monitor, closeFakeAPNS, err := newMonitor(cfg, log, st, devCA, now, checker.Poke)
 	if err != nil {
 		return err
 	}
