@@ -122,7 +122,7 @@ func apnsView(r *http.Request, mon *apns.Monitor) (*views.APNSView, error) {
 	v := &views.APNSView{
 		Outcome: string(l.Outcome), Label: l.Outcome.Label(), Message: l.Message, Serial: l.Serial,
 		Server: l.Server, ForActive: l.ForActive, TopicMatches: l.TopicMatches || l.Outcome == apns.OutcomeNone,
-		Checking: l.Checking,
+		Checking: l.Checking, Every: everyText(mon.Interval()),
 	}
 	if l.Outcome == apns.OutcomeNone {
 		v.Outcome = "none"
@@ -133,4 +133,24 @@ func apnsView(r *http.Request, mon *apns.Monitor) (*views.APNSView, error) {
 		v.NextCheck = formatTime(l.NextCheckAt)
 	}
 	return v, nil
+}
+
+// everyText words the periodic check's interval for the status page:
+// "every day", "every 6 hours"; "" when the periodic check is off.
+func everyText(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d <= 0:
+		return ""
+	case d == day:
+		return "every day"
+	case d%day == 0:
+		return fmt.Sprintf("every %d days", d/day)
+	case d == time.Hour:
+		return "every hour"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("every %d hours", d/time.Hour)
+	default:
+		return "every " + d.String()
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/apns/apnstest"
@@ -15,12 +16,44 @@ import (
 
 func (e *env) monitor(t *testing.T) (*apns.Monitor, *apnstest.Server) {
 	t.Helper()
+	return e.monitorEvery(t, apns.DefaultInterval)
+}
+
+// monitorEvery is a Monitor of a fake APNs checking every interval.
+func (e *env) monitorEvery(t *testing.T, interval time.Duration) (*apns.Monitor, *apnstest.Server) {
+	t.Helper()
 	fake := apnstest.Start(t, e.ca.Cert, e.clk.Now)
 	c, err := apns.NewChecker(apns.CheckerConfig{URL: fake.URL(), RootCAs: fake.RootCAs(), Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return apns.New(discardLogger(), e.st, c, apns.Config{Interval: apns.DefaultInterval, Now: e.clk.Now}), fake
+	return apns.New(discardLogger(), e.st, c, apns.Config{Interval: interval, Now: e.clk.Now}), fake
+}
+
+// The status page words the periodic check from the configured interval.
+func TestStatusPageAPNSInterval(t *testing.T) {
+	for _, tt := range []struct {
+		interval time.Duration
+		want     string
+	}{
+		{24 * time.Hour, "after every upload, every day, and when an administrator asks."},
+		{6 * time.Hour, "after every upload, every 6 hours, and when an administrator asks."},
+		{time.Hour, "after every upload, every hour, and when an administrator asks."},
+		{7 * 24 * time.Hour, "after every upload, every 7 days, and when an administrator asks."},
+		{90 * time.Minute, "after every upload, every 1h30m0s, and when an administrator asks."},
+		{0, "after every upload and when an administrator asks."},
+	} {
+		t.Run(tt.interval.String(), func(t *testing.T) {
+			e := newEnv(t)
+			mon, _ := e.monitorEvery(t, tt.interval)
+			w := httptest.NewRecorder()
+			NewDashboard(discardLogger(), e.svc, false).WithAPNS(mon).Show(w, as(httptest.NewRequest(http.MethodGet, "/", nil), viewer))
+			assertPage(t, w)
+			if got := strings.Join(strings.Fields(testIDText(t, w.Body.String(), "apns-never")), " "); !strings.HasSuffix(got, tt.want) {
+				t.Errorf("got %q, want it to end %q", got, tt.want)
+			}
+		})
+	}
 }
 
 // The status page shows the last connection check in words, the button

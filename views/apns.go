@@ -18,4 +18,5 @@ type APNSView struct {
 	TopicMatches bool
 	Checking     bool   // a check is running now
 	NextCheck    string // formatted; empty when none is planned
+	Every        string // the periodic check, "every day"; empty when it is off
 }
