@@ -29,8 +29,10 @@ type LastResult struct {
 	// Checking reports that a replica is making a periodic check now.
 	Checking bool
 	// NextCheckAt is when the next check is due: at once for a
-	// certificate not checked yet, else the next periodic check; zero when
-	// the periodic check is off or there is no certificate.
+	// certificate not checked yet, else the next periodic check or the
+	// retry of one that did not reach Apple; zero when nothing is due (the
+	// periodic check is off and Apple answered, or there is no
+	// certificate).
 	NextCheckAt time.Time
 }
 
