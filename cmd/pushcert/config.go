@@ -78,7 +78,7 @@ type config struct {
 	ExportSignInAge time.Duration
 
 	// APNSURL is Apple's push service, which the connection check asks;
-	// APNSCAFile adds roots to verify it with (a TLS-inspecting proxy's,
+	// APNSCAFile adds roots to verify it with (a private test service,
 	// a test's fake). APNSCheckInterval 0 turns the periodic check off;
 	// APNSUnreachableAlertAfter 0 never alerts an unreachable Apple.
 	APNSURL                   string

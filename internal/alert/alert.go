@@ -229,7 +229,9 @@ func keyExportedText(a Alert) string {
 
 func apnsRejectedText(a Alert) string {
 	var b strings.Builder
-	b.WriteString("Apple's push service refused the MDM push certificate")
+	// The reason says whether Apple refused it or pushcert could not use
+	// the stored key; the opening words fit both.
+	b.WriteString("The connection check failed for the MDM push certificate")
 	writeCertificate(&b, a)
 	b.WriteString(": " + strings.TrimSuffix(a.Reason, "."))
 	b.WriteString(". MDM servers that use it cannot reach devices until it is fixed.")

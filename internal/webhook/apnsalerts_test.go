@@ -68,7 +68,7 @@ func TestAlertRaisedByAPNSCheck(t *testing.T) {
 	rejected, unreachable := rc.got[0], rc.got[1]
 	rc.mu.Unlock()
 	if rejected.Serial != cert.SerialNumber || rejected.Topic != cert.Topic || rejected.Actor != "" ||
-		!strings.Contains(rejected.Text, "Apple's push service refused the MDM push certificate (topic "+cert.Topic) ||
+		!strings.Contains(rejected.Text, "The connection check failed for the MDM push certificate (topic "+cert.Topic) ||
 		!strings.Contains(rejected.Text, "403 BadCertificate") || !strings.Contains(rejected.Text, "https://pushcert.example.com") {
 		t.Errorf("refusal alert: got %+v, want the certificate, Apple's reason and pushcert's URL", rejected)
 	}
