@@ -1,9 +1,12 @@
 package session_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +37,7 @@ func TestManager(t *testing.T) {
 		{"short idle timeout keeps an active user", testShortIdle},
 		{"lifetime ends an active session", testLifetime},
 		{"revoke", testRevoke},
+		{"concurrent uses write last seen once", testConcurrentTouch},
 	}
 	for _, b := range storetest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
@@ -276,5 +280,45 @@ func testRevoke(t *testing.T, dbURL string) {
 	if len(events) != 1 || events[0].Kind != pushcert.EventSessionRevoked || events[0].Actor.Subject != ada.Subject ||
 		!strings.Contains(events[0].Detail, "vic@example.com") {
 		t.Errorf("got events %+v, want one session_revoked by ada naming vic", events)
+	}
+}
+
+// countingStore is the real store, counting last-seen writes.
+type countingStore struct {
+	*store.DB
+	touches atomic.Int64
+}
+
+func (c *countingStore) TouchSession(ctx context.Context, key session.Key, at time.Time) error {
+	c.touches.Add(1)
+	return c.DB.TouchSession(ctx, key, at)
+}
+
+func testConcurrentTouch(t *testing.T, dbURL string) {
+	clk := newClock(t)
+	r := newReplica(t, dbURL, clk, 16*time.Second) // last seen written every 4 s
+	st := &countingStore{DB: r.st}
+	m := session.NewManager(slog.New(slog.DiscardHandler), st, session.Config{Lifetime: time.Hour, IdleTimeout: 16 * time.Second, Now: clk.Now})
+	token, err := m.Start(t.Context(), ada, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := session.KeyOf(token)
+	if _, ok, err := m.Lookup(t.Context(), key); !ok || err != nil {
+		t.Fatalf("first use: got %v, %v", ok, err)
+	}
+	// Cached and due for a write: of 50 requests at once, one writes.
+	clk.Advance(4 * time.Second)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if _, ok, err := m.Lookup(context.Background(), key); !ok || err != nil {
+				t.Errorf("concurrent use: got %v, %v, want the session", ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := st.touches.Load(); n != 1 {
+		t.Errorf("got %d last-seen writes, want 1", n)
 	}
 }
