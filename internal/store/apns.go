@@ -30,12 +30,15 @@ func scanAPNSCheck(row interface{ Scan(...any) error }) (apns.Record, error) {
 
 // APNSCheck returns the record of the connection checks.
 func (db *DB) APNSCheck(ctx context.Context) (apns.Record, error) {
-	r, err := scanAPNSCheck(db.sql.QueryRowContext(ctx, `SELECT `+apnsCols+` FROM apns_check WHERE singleton = 1`))
+	r, err := scanAPNSCheck(db.stmts.apnsCheck.QueryRowContext(ctx))
 	if err != nil {
 		return apns.Record{}, fmt.Errorf("read apns check: %w", err)
 	}
 	return r, nil
 }
+
+// apnsCheckQuery reads the last check, prepared once (see preparedStmts).
+const apnsCheckQuery = `SELECT ` + apnsCols + ` FROM apns_check WHERE singleton = 1`
 
 // ClaimAPNSCheck leases the check of the certificate with fingerprint.
 // Like ClaimDelivery, the claim is one UPDATE that re-checks every

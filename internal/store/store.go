@@ -53,6 +53,7 @@ type preparedStmts struct {
 	activeKey     *sql.Stmt
 	latestPending *sql.Stmt
 	status        *sql.Stmt
+	apnsCheck     *sql.Stmt // the status page shows the last connection check
 }
 
 var _ pushcert.Store = (*DB)(nil)
@@ -150,6 +151,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.stmts.activeKey, activeKeyQuery},
 		{&db.stmts.latestPending, latestPendingQuery},
 		{&db.stmts.status, statusQuery},
+		{&db.stmts.apnsCheck, apnsCheckQuery},
 	} {
 		stmt, err := db.sql.PrepareContext(ctx, db.d.rebind(p.query))
 		if err != nil {
@@ -173,7 +175,7 @@ func (db *DB) Close() error {
 	if db.cache != nil {
 		db.cache.close()
 	}
-	for _, stmt := range []*sql.Stmt{db.stmts.state, db.stmts.activeKey, db.stmts.latestPending, db.stmts.status} {
+	for _, stmt := range []*sql.Stmt{db.stmts.state, db.stmts.activeKey, db.stmts.latestPending, db.stmts.status, db.stmts.apnsCheck} {
 		if stmt != nil {
 			_ = stmt.Close() // closing the database below releases them anyway
 		}
