@@ -30,6 +30,10 @@ func scanAPNSCheck(row interface{ Scan(...any) error }) (apns.Record, error) {
 
 // APNSCheck returns the record of the connection checks.
 func (db *DB) APNSCheck(ctx context.Context) (apns.Record, error) {
+	return cachedRead(ctx, db, &db.side.apnsCheck, db.readAPNSCheck)
+}
+
+func (db *DB) readAPNSCheck(ctx context.Context) (apns.Record, error) {
 	r, err := scanAPNSCheck(db.stmts.apnsCheck.QueryRowContext(ctx))
 	if err != nil {
 		return apns.Record{}, fmt.Errorf("read apns check: %w", err)

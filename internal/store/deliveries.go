@@ -47,6 +47,11 @@ func (db *DB) ActivePair(ctx context.Context) (pushcert.Certificate, []byte, err
 
 // DeliveryRecords returns the record of every target tried so far, by name.
 func (db *DB) DeliveryRecords(ctx context.Context) ([]delivery.Record, error) {
+	recs, err := cachedRead(ctx, db, &db.side.deliveries, db.readDeliveryRecords)
+	return cloneRecords(recs), err
+}
+
+func (db *DB) readDeliveryRecords(ctx context.Context) ([]delivery.Record, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+deliveryCols+` FROM deliveries ORDER BY target`)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)

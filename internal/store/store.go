@@ -37,6 +37,8 @@ type DB struct {
 	// why.
 	cache    *statusCache
 	cacheOff string
+	// side keeps the status page's other reads by the cache's rule.
+	side sideCaches
 	// verdicts remembers, per key ID the keyring does not know, whether a
 	// configured secret opens it (see UnreadableKeys).
 	verdictMu sync.Mutex
