@@ -38,7 +38,7 @@ func (d *DevApple) Show(w http.ResponseWriter, r *http.Request) {
 		serverError(w, r, d.log, err)
 		return
 	}
-	v := views.DevAppleView{IssuerCA: d.ca.Cert.Subject.CommonName}
+	v := views.DevAppleView{IssuerCA: d.ca.Cert.Subject.CommonName, SoonDays: d.soonDays()}
 	if st.Certificate != nil {
 		v.Topic = st.Certificate.Topic
 	}
@@ -58,15 +58,37 @@ func (d *DevApple) Show(w http.ResponseWriter, r *http.Request) {
 	render(w, r, d.log, http.StatusOK, views.DevApplePage(newShell(r, true, "Dev Apple"), v))
 }
 
+// The validity choices of the simulated portal: Apple issues only
+// one-year certificates, the other two exist so that "Expires soon" and
+// "Expired" can be seen without waiting a year.
+const (
+	devValidityYear    = "year"    // from an hour ago for one year, as Apple issues
+	devValiditySoon    = "soon"    // from an hour ago for devSoonDays days
+	devValidityExpired = "expired" // from a year ago until yesterday
+)
+
+// devSoonDays is how long a "soon" certificate is valid, unless the
+// status page's warning window is shorter (see soonDays).
+const devSoonDays = 5
+
+// issueForm is the Dev Apple page's form.
+type issueForm struct {
+	renew    bool   // topic "renew" (true) or "new" (false)
+	validity string // one of the devValidity* choices
+}
+
 // Issue handles POST /dev/apple/issue: it issues a push certificate for the
 // latest pending CSR and answers it as a .pem download. The form field topic
 // is "renew" (the active certificate's topic, or a new one when there is
-// none) or "new" (a different topic, to see pushcert refuse it).
+// none) or "new" (a different topic, to see pushcert refuse it). The field
+// validity is "year" (the default, as Apple issues), "soon" (expires in
+// devSoonDays days) or "expired" (expired yesterday, to see the upload
+// refuse it).
 func (d *DevApple) Issue(w http.ResponseWriter, r *http.Request) {
-	renew, err := parseIssueForm(w, r)
+	in, err := parseIssueForm(w, r)
 	if err != nil {
 		RenderError(w, r, d.log, true, http.StatusBadRequest, "Form not readable",
-			`Choose "renew" or "new" on the Dev Apple page and try again.`)
+			`Choose a topic and a validity on the Dev Apple page and try again.`)
 		return
 	}
 	pk, err := d.svc.LatestCSR(r.Context())
@@ -85,30 +107,57 @@ func (d *DevApple) Issue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	topic := applesim.NewTopic()
-	if renew && st.Certificate != nil {
+	if in.renew && st.Certificate != nil {
 		topic = st.Certificate.Topic
 	}
-	der, err := d.ca.IssueForCSR(pk.CSRDER, applesim.Request{Topic: topic})
+	req := applesim.Request{Topic: topic}
+	now := d.now()
+	switch in.validity {
+	case devValiditySoon:
+		req.NotBefore = now.Add(-time.Hour)
+		req.NotAfter = now.AddDate(0, 0, d.soonDays())
+	case devValidityExpired:
+		req.NotBefore = now.AddDate(-1, 0, 0)
+		req.NotAfter = now.AddDate(0, 0, -1)
+	}
+	der, err := d.ca.IssueForCSR(pk.CSRDER, req)
 	if err != nil {
 		serverError(w, r, d.log, fmt.Errorf("issue dev certificate: %w", err))
 		return
 	}
-	name := "apple-push-cert-dev-" + d.now().UTC().Format(time.DateOnly) + ".pem"
+	name := "apple-push-cert-dev-" + now.UTC().Format(time.DateOnly) + ".pem"
 	writeDownload(w, name, "application/x-pem-file", applesim.PEM(der))
 }
 
-// parseIssueForm reads the topic choice: true for "renew", false for "new".
-func parseIssueForm(w http.ResponseWriter, r *http.Request) (renew bool, err error) {
+// soonDays is the validity in days of a "soon" certificate: devSoonDays,
+// or fewer when the configured warning window is shorter, so that the
+// certificate shows as expiring soon as soon as it is uploaded.
+func (d *DevApple) soonDays() int {
+	return max(1, min(devSoonDays, d.svc.ExpiresSoonDays()))
+}
+
+// parseIssueForm reads the topic and validity choices. A missing validity
+// is a one-year certificate, as the form sent before it had the choice.
+func parseIssueForm(w http.ResponseWriter, r *http.Request) (issueForm, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxDevIssueBody)
 	if err := r.ParseForm(); err != nil {
-		return false, err
+		return issueForm{}, err
 	}
+	var in issueForm
 	switch t := r.PostFormValue("topic"); t {
 	case "renew":
-		return true, nil
+		in.renew = true
 	case "new":
-		return false, nil
 	default:
-		return false, fmt.Errorf("unknown topic choice %q", t)
+		return issueForm{}, fmt.Errorf("unknown topic choice %q", t)
 	}
+	switch v := r.PostFormValue("validity"); v {
+	case "", devValidityYear:
+		in.validity = devValidityYear
+	case devValiditySoon, devValidityExpired:
+		in.validity = v
+	default:
+		return issueForm{}, fmt.Errorf("unknown validity choice %q", v)
+	}
+	return in, nil
 }

@@ -131,3 +131,78 @@ func TestDevAppleIssueWithoutCSR(t *testing.T) {
 	}
 	e.assertActiveUnchanged(t, before)
 }
+
+func TestDevAppleIssueValidity(t *testing.T) {
+	tests := []struct {
+		name          string
+		validity      string
+		wantNotBefore func(now time.Time) time.Time
+		wantNotAfter  func(now time.Time) time.Time
+		wantUpload    int
+		wantText      string // on the status page after the upload, or in the refusal
+	}{
+		{"one year by default", "", func(n time.Time) time.Time { return n.Add(-time.Hour) },
+			func(n time.Time) time.Time { return n.Add(-time.Hour).AddDate(1, 0, 0) }, http.StatusSeeOther, "Active"},
+		{"one year", "year", func(n time.Time) time.Time { return n.Add(-time.Hour) },
+			func(n time.Time) time.Time { return n.Add(-time.Hour).AddDate(1, 0, 0) }, http.StatusSeeOther, "Active"},
+		{"expires soon", "soon", func(n time.Time) time.Time { return n.Add(-time.Hour) },
+			func(n time.Time) time.Time { return n.AddDate(0, 0, devSoonDays) }, http.StatusSeeOther, "Expires soon"},
+		{"already expired", "expired", func(n time.Time) time.Time { return n.AddDate(-1, 0, 0) },
+			func(n time.Time) time.Time { return n.AddDate(0, 0, -1) }, http.StatusUnprocessableEntity, "expired on"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.generateCSR(t)
+			form := url.Values{"topic": {"renew"}}
+			if tt.validity != "" {
+				form.Set("validity", tt.validity)
+			}
+			r := httptest.NewRequest(http.MethodPost, "/dev/apple/issue", strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			w := httptest.NewRecorder()
+			NewDevApple(discardLogger(), e.svc, e.ca).Issue(w, as(r, admin))
+			if w.Code != http.StatusOK {
+				t.Fatalf("got status %d, want 200; body:\n%s", w.Code, w.Body)
+			}
+			cert := parsePEMCertificate(t, w.Body.Bytes())
+			now := e.now()
+			if want := tt.wantNotBefore(now); !cert.NotBefore.Equal(want.Truncate(time.Second)) {
+				t.Errorf("got notBefore %s, want %s", cert.NotBefore, want)
+			}
+			if want := tt.wantNotAfter(now); !cert.NotAfter.Equal(want.Truncate(time.Second)) {
+				t.Errorf("got notAfter %s, want %s", cert.NotAfter, want)
+			}
+
+			up := httptest.NewRecorder()
+			NewCertificate(discardLogger(), e.svc, "Example Corp", true).Upload(up, uploadRequest(t, map[string]string{"apple_id": "it@example.com"}, w.Body.Bytes()))
+			if up.Code != tt.wantUpload {
+				t.Fatalf("got %d uploading the issued certificate, want %d; body:\n%s", up.Code, tt.wantUpload, up.Body)
+			}
+			if up.Code != http.StatusSeeOther {
+				if !strings.Contains(up.Body.String(), tt.wantText) {
+					t.Errorf("got a refusal without %q, want it; page:\n%s", tt.wantText, up.Body)
+				}
+				return
+			}
+			sw := httptest.NewRecorder()
+			NewDashboard(discardLogger(), e.svc, true).Show(sw, as(httptest.NewRequest(http.MethodGet, "/", nil), admin))
+			if got := testIDText(t, sw.Body.String(), "status-state"); got != tt.wantText {
+				t.Errorf("got status %q after the upload, want %q", got, tt.wantText)
+			}
+		})
+	}
+}
+
+func TestDevAppleIssueUnknownValidity(t *testing.T) {
+	e := newEnv(t)
+	e.generateCSR(t)
+	r := httptest.NewRequest(http.MethodPost, "/dev/apple/issue", strings.NewReader(url.Values{"topic": {"renew"}, "validity": {"forever"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	NewDevApple(discardLogger(), e.svc, e.ca).Issue(w, as(r, admin))
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("got status %d, want 400", w.Code)
+	}
+	assertPage(t, w)
+}
