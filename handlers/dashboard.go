@@ -179,11 +179,13 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time, 
 		}
 	}
 	// A CSR made after the last change means an admin is on the way to
-	// Apple's portal: that is the step to finish, whatever the old
-	// certificate's health (the page still shows its expiry).
-	waiting := pending != nil && (c == nil || !pending.CreatedAt.Before(st.LastModified))
+	// Apple's portal. Before the first certificate that is the state; with
+	// a certificate it is shown beside the certificate's health, which the
+	// renewal does not change until the renewed certificate is uploaded.
+	renewing := pending != nil && c != nil && !pending.CreatedAt.Before(st.LastModified)
+	v.Renewing = renewing
 	switch {
-	case waiting:
+	case c == nil && pending != nil:
 		v.State = views.StateWaiting
 	case c == nil:
 		v.State = views.StateNotSetUp

@@ -171,13 +171,38 @@ func TestDashboardShow(t *testing.T) {
 				e.earlier(time.Minute, func() { e.activate(t, "it@example.com", applesim.Request{NotAfter: notAfter}) })
 				e.generateCSR(t)
 			},
-			state: views.StateWaiting,
+			state: views.StateExpiresSoon,
 			texts: map[string]string{
-				"status-state":    "CSR downloaded, waiting for Apple's certificate",
+				"status-state":    "Expires soon",
+				"renewal-state":   "Renewal in progress",
 				"next-step":       "sign in with it@example.com",
 				"expiry-relative": "in 20 days",
 				"download-csr":    "Download",
 			},
+		},
+		{
+			name: "renewal under way keeps a healthy certificate active",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				notAfter := e.now().AddDate(0, 0, 200)
+				e.earlier(time.Minute, func() { e.activate(t, "it@example.com", applesim.Request{NotAfter: notAfter}) })
+				e.generateCSR(t)
+			},
+			state: views.StateActive,
+			texts: map[string]string{
+				"status-state":  "Active",
+				"renewal-state": "waiting for Apple's certificate",
+				"next-step":     "keeps working until it expires",
+			},
+		},
+		{
+			name: "no renewal note once the renewed certificate is active",
+			user: admin,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 200)})
+			},
+			state:  views.StateActive,
+			absent: []string{"renewal-state"},
 		},
 		{
 			name: "failed upload is reported",
@@ -204,12 +229,13 @@ func TestDashboardShow(t *testing.T) {
 				e.earlier(time.Minute, func() { e.activate(t, "it@example.com", applesim.Request{NotAfter: notAfter}) })
 				e.generateCSR(t)
 			},
-			state: views.StateWaiting,
+			state: views.StateActive,
 			texts: map[string]string{
-				"read-only":  "administrator role",
-				"user-label": "vic@example.com",
-				"user-role":  "viewer",
-				"next-step":  "an administrator uploads it here",
+				"renewal-state": "Renewal in progress",
+				"read-only":     "administrator role",
+				"user-label":    "vic@example.com",
+				"user-role":     "viewer",
+				"next-step":     "an administrator uploads it here",
 			},
 			absent:   []string{"generate-csr", "download-csr", "upload-form", "dev-banner"},
 			notTexts: map[string]string{"next-step": "below"},

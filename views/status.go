@@ -58,6 +58,10 @@ type StatusView struct {
 	// repeating it.
 	UploadFailureInForm bool
 	Pending             *PendingView // the latest pending CSR, nil if none
+	// Renewing is true when a certificate is active (healthy or not) and a
+	// CSR was made after the last change: a renewal is on its way, shown
+	// beside the certificate's State.
+	Renewing bool
 	Form                UploadForm
 	// ExpiresSoonDays is how many days before expiry the page turns to
 	// "expires soon"; CSRLifetime, in words ("90 days"), how long a downloaded CSR's
