@@ -109,7 +109,7 @@ func TestCertificateUpload(t *testing.T) {
 			wantCode: http.StatusUnprocessableEntity,
 			// The reason is in the form's alert; Details points there
 			// rather than repeat it.
-			wantTestIDs: map[string]string{"upload-error": "expired", "refusal-banner": "nothing was changed", "upload-status": "Failed", "upload-failure-link": "see the reason below", "status-state": "waiting for Apple"},
+			wantTestIDs: map[string]string{"upload-error": "expired", "refusal-banner": "nothing was changed", "upload-status": "Failed", "upload-failure-link": "see the reason below", "renewal-state": "waiting for Apple"},
 			wantAbsent:  []string{"allow-topic-change", "confirmation", "upload-failure"},
 			wantBody:    []string{`<a href="#upload-error" data-testid="upload-failure-link">`, `id="upload-error"`},
 		},

@@ -20,6 +20,16 @@ import (
 // historyLimit is how many audit events the history page shows.
 const historyLimit = 200
 
+// A refused upload is status, in red, until a later upload succeeds (which
+// clears it) or until uploadFailureAge has passed; after that the status
+// page words it as history. failureSearchLimit is how many recent audit
+// events are searched for the refusal's time and person: a refusal further
+// back than that is history too.
+const (
+	uploadFailureAge   = 7 * 24 * time.Hour
+	failureSearchLimit = 50
+)
+
 // Dashboard serves the read-only pages: the certificate's status and its
 // history.
 type Dashboard struct {
@@ -121,7 +131,15 @@ func loadStatus(r *http.Request, svc *pushcert.Service, src statusSources, now t
 	if err != nil {
 		return views.StatusView{}, err
 	}
-	v := statusView(st, pending, now, svc.ExpiresSoonDays(), svc.PendingKeyLifetimeText())
+	var failure *pushcert.Event
+	if st.UploadStatus == pushcert.UploadFailed {
+		// Only a failed status pays for this read: the state keeps the
+		// reason, the audit event who refused upload it was and when.
+		if failure, err = lastUploadFailure(r, svc); err != nil {
+			return views.StatusView{}, err
+		}
+	}
+	v := statusView(st, pending, failure, now, svc.ExpiresSoonDays(), svc.PendingKeyLifetimeText())
 	if v.Delivery, err = deliveryViews(r, src.deliv); err != nil {
 		return views.StatusView{}, err
 	}
@@ -132,9 +150,25 @@ func loadStatus(r *http.Request, svc *pushcert.Service, src statusSources, now t
 	return v, nil
 }
 
+// lastUploadFailure returns the newest refused upload among the recent
+// audit events, or nil when it is further back.
+func lastUploadFailure(r *http.Request, svc *pushcert.Service) (*pushcert.Event, error) {
+	events, err := svc.History(r.Context(), failureSearchLimit)
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	for i := range events {
+		if events[i].Kind == pushcert.EventUploadFailed {
+			return &events[i], nil
+		}
+	}
+	return nil, nil
+}
+
 // statusView works out the status page from the state, the latest pending
-// CSR (nil if none) and the time.
-func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time, expiresSoonDays int, csrLifetime string) views.StatusView {
+// CSR (nil if none), the refused upload the state's failure comes from
+// (nil if unknown or none) and the time.
+func statusView(st pushcert.State, pending *pushcert.PendingKey, failure *pushcert.Event, now time.Time, expiresSoonDays int, csrLifetime string) views.StatusView {
 	v := views.StatusView{
 		AppleID:         st.AppleID,
 		Form:            views.UploadForm{AppleID: st.AppleID, Version: st.Version},
@@ -143,6 +177,7 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time, 
 	}
 	if !st.LastModified.IsZero() {
 		v.LastChange = formatTime(st.LastModified)
+		v.LastChangeISO = isoTime(st.LastModified)
 		v.LastChangeBy = actorLabel(st.LastModifiedBy)
 	}
 	switch st.UploadStatus {
@@ -152,6 +187,14 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time, 
 		v.UploadStatus = "Failed"
 		v.UploadFailed = true
 		v.UploadFailureReason = sentence(st.UploadFailureReason)
+		// The uploaded file's name is not stored, so the page names only
+		// when and by whom.
+		if failure != nil {
+			v.UploadFailedAt = formatTime(failure.At)
+			v.UploadFailedAtISO = isoTime(failure.At)
+			v.UploadFailedBy = actorLabel(failure.Actor)
+		}
+		v.UploadFailureOld = failure == nil || now.Sub(failure.At) >= uploadFailureAge
 	default:
 		v.UploadStatus = "No upload yet"
 	}
@@ -172,7 +215,7 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, now time.Time, 
 			Serial:         c.SerialNumber,
 			Issuer:         c.Issuer,
 			Expiry:         formatTime(c.NotAfter),
-			ExpiryISO:      c.NotAfter.UTC().Format(time.RFC3339),
+			ExpiryISO:      isoTime(c.NotAfter),
 			ExpiryRelative: relativeDays(days),
 			DaysLeft:       days,
 			Expired:        !now.Before(c.NotAfter),
@@ -262,6 +305,11 @@ func historyRow(e pushcert.Event) views.HistoryRow {
 // formatTime shows a time the way every page does: UTC, to the minute.
 func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04") + " UTC"
+}
+
+// isoTime is a time for a <time datetime> attribute: RFC 3339 in UTC.
+func isoTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
 }
 
 // relativeDays says a day difference in words: "in 23 days", "today",

@@ -21,6 +21,7 @@ func TestDashboardShow(t *testing.T) {
 	// Every env's clock starts at the tests' instant, which may be any
 	// (PUSHCERT_TEST_NOW): the rows count from it, never from a time of day.
 	now := testclock.Start(t)
+	const topic = "com.apple.mgmt.External.11111111-2222-4333-8444-555555555555"
 	tests := []struct {
 		name  string
 		user  auth.User
@@ -94,6 +95,7 @@ func TestDashboardShow(t *testing.T) {
 				"expiry":           now.AddDate(0, 0, 200).Format("2006-01-02 15:04") + " UTC",
 				"expiry-relative":  "in 200 days",
 				"last-change":      "by ada@example.com",
+				"last-change-time": now.Format("2006-01-02 15:04") + " UTC",
 				"upload-status":    "Succeeded",
 				"renew-help":       "APSP:11111111-2222-4333-8444-555555555555",
 				"renew-apple-id":   "it@example.com",
@@ -216,10 +218,60 @@ func TestDashboardShow(t *testing.T) {
 			},
 			state: views.StateActive,
 			texts: map[string]string{
-				"upload-status":  "Failed",
-				"upload-failure": "ertificate",
+				"upload-status":       "Failed",
+				"upload-failure":      "ertificate",
+				"upload-failure-when": now.Format("2006-01-02 15:04") + " UTC by ada@example.com",
 			},
-			absent: []string{"upload-failure-link"},
+			absent: []string{"upload-failure-link", "upload-failure-history"},
+		},
+		{
+			name: "a failed upload six days old is still status",
+			user: viewer,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 100)})
+				if _, err := e.svc.Update(t.Context(), pushcert.Update{Actor: admin, Certificate: []byte("not a certificate")}); err == nil {
+					t.Fatal("got no error for garbage, want a refusal")
+				}
+			},
+			later: 6 * 24 * time.Hour,
+			state: views.StateActive,
+			texts: map[string]string{
+				"upload-status":       "Failed",
+				"upload-failure-when": "by ada@example.com",
+			},
+			absent: []string{"upload-failure-history"},
+		},
+		{
+			name: "a failed upload a week old is history",
+			user: viewer,
+			setup: func(t *testing.T, e *env) {
+				e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 100)})
+				if _, err := e.svc.Update(t.Context(), pushcert.Update{Actor: admin, Certificate: []byte("not a certificate")}); err == nil {
+					t.Fatal("got no error for garbage, want a refusal")
+				}
+			},
+			later: 7 * 24 * time.Hour,
+			state: views.StateActive,
+			texts: map[string]string{
+				"upload-failure-history": "An earlier upload on " + now.Format("2006-01-02 15:04") + " UTC by ada@example.com was refused",
+			},
+			absent: []string{"upload-status", "upload-failure", "upload-failure-when"},
+		},
+		{
+			name: "a failed upload followed by a successful one is gone",
+			user: viewer,
+			setup: func(t *testing.T, e *env) {
+				e.earlier(time.Hour, func() {
+					e.activate(t, "it@example.com", applesim.Request{Topic: topic, NotAfter: e.now().AddDate(0, 0, 100)})
+					if _, err := e.svc.Update(t.Context(), pushcert.Update{Actor: admin, Certificate: []byte("not a certificate")}); err == nil {
+						t.Fatal("got no error for garbage, want a refusal")
+					}
+				})
+				e.activate(t, "it@example.com", applesim.Request{Topic: topic, NotAfter: e.now().AddDate(0, 0, 200)})
+			},
+			state:  views.StateActive,
+			texts:  map[string]string{"upload-status": "Succeeded"},
+			absent: []string{"upload-failure", "upload-failure-when", "upload-failure-history"},
 		},
 		{
 			name: "viewer sees no admin controls",

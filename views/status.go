@@ -49,10 +49,20 @@ type StatusView struct {
 	AppleID             string
 	Certificate         *CertificateView // nil before the first upload
 	LastChange          string           // formatted time, empty when never
+	LastChangeISO       string           // RFC 3339, for the <time> element
 	LastChangeBy        string
 	UploadStatus        string // in words: "No upload yet", "Succeeded", "Failed"
 	UploadFailed        bool
 	UploadFailureReason string
+	// UploadFailedAt (formatted, and RFC 3339 in UploadFailedAtISO) and
+	// UploadFailedBy say when and by whom the failed upload was made;
+	// empty when unknown.
+	UploadFailedAt    string
+	UploadFailedAtISO string
+	UploadFailedBy    string
+	// UploadFailureOld is true when the failure is old enough to be shown
+	// as history rather than as the certificate's status.
+	UploadFailureOld bool
 	// UploadFailureInForm is true when the failure is the refusal the
 	// upload form shows right now: Details then points there instead of
 	// repeating it.
@@ -62,7 +72,7 @@ type StatusView struct {
 	// CSR was made after the last change: a renewal is on its way, shown
 	// beside the certificate's State.
 	Renewing bool
-	Form                UploadForm
+	Form     UploadForm
 	// ExpiresSoonDays is how many days before expiry the page turns to
 	// "expires soon"; CSRLifetime, in words ("90 days"), how long a downloaded CSR's
 	// certificate is accepted. Both come from the configuration.
@@ -146,12 +156,20 @@ func doneMessage(d Done) string {
 	}
 }
 
-// fieldAttrs marks an input that a refusal is about.
-func fieldAttrs(f UploadForm, field string) templ.Attributes {
+// fieldAttrs describes an input by its help text (the element with id
+// help) and marks it when a refusal is about it. The refusal's text is
+// then also in aria-describedby: aria-errormessage alone is announced by
+// few screen readers, and axe-core counts it as valid only when the
+// message is a live region or describes the field.
+func fieldAttrs(f UploadForm, field, help string) templ.Attributes {
 	if f.Error != "" && f.ErrorField == field {
-		return templ.Attributes{"aria-invalid": "true", "aria-errormessage": "upload-error"}
+		return templ.Attributes{
+			"aria-describedby":  help,
+			"aria-invalid":      "true",
+			"aria-errormessage": "upload-error",
+		}
 	}
-	return templ.Attributes{}
+	return templ.Attributes{"aria-describedby": help}
 }
 
 func formatVersion(v int64) string { return strconv.FormatInt(v, 10) }
