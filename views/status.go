@@ -164,7 +164,7 @@ func doneMessage(d Done) string {
 func fieldAttrs(f UploadForm, field, help string) templ.Attributes {
 	if f.Error != "" && f.ErrorField == field {
 		return templ.Attributes{
-			"aria-describedby":  help,
+			"aria-describedby":  help + " upload-error",
 			"aria-invalid":      "true",
 			"aria-errormessage": "upload-error",
 		}

@@ -129,7 +129,8 @@ func TestBrowserFlow(t *testing.T) {
 
 	const otherAppleID = "someone-else@example.com"
 	b.do("open the status page", chromedp.Navigate(app.URL+"/"))
-	b.wantState("waiting", "CSR downloaded, waiting for Apple's certificate")
+	b.wantState("active", "Active")
+	b.wantRenewal()
 	b.screenshot("status-waiting-renewal")
 	b.do("fill in the upload form",
 		chromedp.SetUploadFiles(chromedp.CSS(`input[name="certificate"]`), []string{certFile2.path}),
@@ -175,7 +176,8 @@ func TestBrowserFlow(t *testing.T) {
 	b.screenshot("provider-chooser-viewer")
 	b.follow("choose the demo viewer", testID("devlogin-viewer"), 200)
 	b.wantLocation(app.URL + "/")
-	b.wantState("waiting", "CSR downloaded, waiting for Apple's certificate")
+	b.wantState("active", "Active")
+	b.wantRenewal()
 	b.wantCertificate(cert1, topic1)
 	if got := b.text(testID("user-role")); got != "viewer" {
 		t.Errorf("role shown: got %q, want %q", got, "viewer")
@@ -214,6 +216,7 @@ type browserSession struct {
 	ctx   context.Context
 	shots string // folder for the screenshots
 	n     int    // screenshots taken so far, for their numbers
+	axe   string // axe.min.js, once the first scan has asked for it
 }
 
 // downloadedFile is a file the browser saved.
@@ -350,7 +353,8 @@ func (b *browserSession) download(what string, trigger chromedp.Action[chromedp.
 	return name, downloadedFile{path: path, data: data}
 }
 
-// screenshot saves the whole page as a numbered PNG.
+// screenshot saves the whole page as a numbered PNG, then scans it with
+// axe-core (see scanA11y): every page the test visits gets both.
 func (b *browserSession) screenshot(name string) {
 	b.t.Helper()
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
@@ -361,6 +365,42 @@ func (b *browserSession) screenshot(name string) {
 	path := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.n, name))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	b.scanA11y(name)
+}
+
+// a11yViewports are the sizes every page is scanned at: the desktop the
+// screenshots use (first, so the page is left at it) and a phone.
+var a11yViewports = []struct {
+	name          string
+	width, height int64
+}{
+	{"phone 390x844", 390, 844},
+	{"desktop 1280x900", 1280, 900},
+}
+
+// scanA11y runs axe-core on the page at phone and desktop size and fails
+// the test, without stopping it, for each serious or critical violation
+// (and the few moderate rules Blocking names): rule, impact, help text and
+// the selectors of the elements. Other violations are logged.
+func (b *browserSession) scanA11y(name string) {
+	b.t.Helper()
+	if b.axe == "" {
+		b.axe = browsertest.Axe(b.t)
+	}
+	for _, vp := range a11yViewports {
+		b.do("resize to "+vp.name, chromedp.EmulateViewport(vp.width, vp.height))
+		vs, err := browsertest.AxeScan(b.ctx, b.axe)
+		if err != nil {
+			b.t.Fatalf("accessibility scan of %s at %s: %v", name, vp.name, err)
+		}
+		for _, v := range vs {
+			if v.Blocking() {
+				b.t.Errorf("accessibility of %s (%s) at %s: got %s, want no serious or critical violation", name, b.location(), vp.name, v)
+			} else {
+				b.t.Logf("accessibility of %s at %s, not blocking: %s", name, vp.name, v)
+			}
+		}
 	}
 }
 
@@ -452,6 +492,16 @@ func (b *browserSession) wantState(state, label string) {
 	}
 	if got := b.text(sel); got != label {
 		b.t.Errorf("status: got %q, want %q", got, label)
+	}
+}
+
+// wantRenewal checks that the status page shows a renewal in progress
+// beside the certificate's health.
+func (b *browserSession) wantRenewal() {
+	b.t.Helper()
+	b.waitVisible(testID("renewal-state"))
+	if got := b.text(testID("renewal-state")); !strings.Contains(got, "Renewal in progress") || !strings.Contains(got, "waiting for Apple's certificate") {
+		b.t.Errorf("renewal shown: got %q, want it to say %q and %q", got, "Renewal in progress", "waiting for Apple's certificate")
 	}
 }
 
