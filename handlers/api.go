@@ -16,6 +16,7 @@ const (
 	apiResourcePath   = "/deviceManagement/applePushNotificationCertificate"
 	apiGenerateAction = "generateApplePushNotificationCertificateSigningRequest"
 	apiDownloadFunc   = "downloadApplePushNotificationCertificateSigningRequest"
+	apiMetadataPath   = "/$metadata" // the CSDL document, under each version
 )
 
 // The error codes the API answers with, besides the service's validation
@@ -162,7 +163,7 @@ func (h *API) NotFound(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteAPIError(w, http.StatusNotFound, apiCodeNotFound,
 		"There is no API resource at this path. The API serves "+apiResourcePath+" and its "+
-			apiGenerateAction+" and "+apiDownloadFunc+" functions under /v1.0 and /beta.")
+			apiGenerateAction+" and "+apiDownloadFunc+" functions, and the service metadata at "+apiMetadataPath+", under /v1.0 and /beta.")
 }
 
 // write is Patch and Create: decode the request, one service call (they
@@ -216,6 +217,9 @@ func apiAllowedMethods(path string) string {
 		if rest, ok = strings.CutPrefix(path, "/beta"); !ok {
 			return ""
 		}
+	}
+	if rest == apiMetadataPath {
+		return "GET, HEAD"
 	}
 	fn, ok := strings.CutPrefix(rest, apiResourcePath)
 	switch {

@@ -71,6 +71,8 @@ func addRoutes(serveMux *http.ServeMux, authn *Authenticator, ops *Ops, h routeH
 			mux.Handle("GET "+base+"/downloadApplePushNotificationCertificateSigningRequest"+suffix,
 				authn.bearer(auth.RoleAdmin, h.api.DownloadCSR))
 		}
+		// The CSDL document @odata.context points at (public: only the shape).
+		mux.HandleFunc("GET "+p+"/$metadata", h.api.Metadata)
 		mux.HandleFunc(p+"/", h.api.NotFound)
 	}
 
