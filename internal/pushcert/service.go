@@ -204,7 +204,7 @@ func (s *Service) Status(ctx context.Context) (State, *PendingKey, error) {
 // answered with ErrPreconditionFailed; a change that raced another without
 // one with ErrConflict. Neither records anything.
 func (s *Service) Update(ctx context.Context, u Update) (State, error) {
-	return s.write(ctx, u, nil)
+	return s.write(ctx, u, nil, nil)
 }
 
 // Create applies a change with POST semantics: it returns ErrExists when
@@ -224,13 +224,14 @@ func (s *Service) Create(ctx context.Context, u Update) (State, error) {
 			}
 		}
 		return nil
-	})
+	}, nil)
 }
 
 // write is Update and Create: one read of the state, the precondition
 // checked once against it, the method's own rule (first, for Create; nil
-// for Update), then the update rules.
-func (s *Service) write(ctx context.Context, u Update, first func(cur State) error) (State, error) {
+// for Update), then the update rules. out, if not nil, is set to what the
+// write did.
+func (s *Service) write(ctx context.Context, u Update, first func(cur State) error, out *Outcome) (State, error) {
 	cur, err := s.State(ctx)
 	if err != nil {
 		return State{}, err
@@ -243,7 +244,10 @@ func (s *Service) write(ctx context.Context, u Update, first func(cur State) err
 			return State{}, err
 		}
 	}
-	st, err := s.apply(ctx, cur, u)
+	st, outcome, err := s.apply(ctx, cur, u)
+	if out != nil {
+		*out = outcome
+	}
 	return preconditioned(u, st, err)
 }
 
@@ -279,23 +283,24 @@ func (s *Service) RotateKeys(ctx context.Context, actor auth.User) (int, error) 
 // apply runs the update rules, in order, against cur. Every write it
 // makes expects cur.Version, so the store refuses it with ErrConflict if
 // anything changed since cur was read.
-func (s *Service) apply(ctx context.Context, cur State, u Update) (State, error) {
+func (s *Service) apply(ctx context.Context, cur State, u Update) (State, Outcome, error) {
 	now := s.now()
 	upload := u.Certificate != nil
 	// Too large to be a certificate, and not read as one: refused as the
 	// transports refuse a body over their bound, without recording an
 	// upload (nothing that could be a certificate was sent).
 	if len(u.Certificate) > MaxUploadSize {
-		return State{}, TooLarge()
+		return State{}, Changed, TooLarge()
 	}
 	if upload {
 		return s.upload(ctx, cur, u, now)
 	}
 	appleID, ve := s.appleID(cur, u.AppleID, false)
 	if ve != nil {
-		return State{}, ve
+		return State{}, Changed, ve
 	}
-	return s.setAppleID(ctx, cur, u.Actor, appleID, now)
+	st, err := s.setAppleID(ctx, cur, u.Actor, appleID, now)
+	return st, Changed, err
 }
 
 // TooLarge is the refusal of a certificate file over MaxUploadSize. A
@@ -340,28 +345,48 @@ func (s *Service) setAppleID(ctx context.Context, cur State, actor auth.User, ap
 // upload validates a certificate and the Apple ID and, only when every
 // check passes, makes the certificate active with its key. The certificate
 // is judged first: when both are wrong (as in the API's documented
-// example), the certificate is the refusal that matters.
-func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time) (State, error) {
+// example), the certificate is the refusal that matters. The active
+// certificate uploaded again is AlreadyActive: nothing about it is
+// recorded (no history row, no event, no new version), and only an Apple
+// ID sent with it is saved.
+func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time) (State, Outcome, error) {
 	c, extra, err := parseUpload(u.Certificate)
 	if err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
-			return s.refuse(ctx, cur, u.Actor, nil, now, ve)
+			return s.refuseUpload(ctx, cur, u.Actor, nil, now, ve)
 		}
-		return State{}, err
+		return State{}, Changed, err
 	}
 	d := Describe(c)
+	if alreadyActive(cur, d) {
+		appleID, ve := s.appleID(cur, u.AppleID, false)
+		if ve != nil {
+			return State{}, AlreadyActive, ve
+		}
+		if appleID == "" || appleID == cur.AppleID {
+			return cur, AlreadyActive, nil
+		}
+		st, err := s.setAppleID(ctx, cur, u.Actor, appleID, now)
+		return st, AlreadyActive, err
+	}
 	pendingID, err := s.check(ctx, cur, uploaded{c, extra, d}, u.AllowTopicChange, now)
 	if err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
-			return s.refuse(ctx, cur, u.Actor, &d, now, ve)
+			// A certificate that was active before is refused by the
+			// rules for its key or dates, but the reason the admin needs
+			// is that it is the old one.
+			if ve, err = s.replacedRefusal(ctx, cur, c, d, ve); err != nil {
+				return State{}, Changed, err
+			}
+			return s.refuseUpload(ctx, cur, u.Actor, &d, now, ve)
 		}
-		return State{}, err
+		return State{}, Changed, err
 	}
 	appleID, ve := s.appleID(cur, u.AppleID, true)
 	if ve != nil {
-		return s.refuse(ctx, cur, u.Actor, &d, now, ve)
+		return s.refuseUpload(ctx, cur, u.Actor, &d, now, ve)
 	}
 
 	var detail []string
@@ -399,9 +424,15 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time
 		// (pruned at the end of its lifetime, or consumed by another
 		// upload): nothing changed, and the admin gets the same refusal
 		// as for a key that never matched.
-		return s.refuse(ctx, cur, u.Actor, &d, now, s.keyMismatch())
+		return s.refuseUpload(ctx, cur, u.Actor, &d, now, s.keyMismatch())
 	}
-	return st, err
+	return st, Changed, err
+}
+
+// refuseUpload is refuse for upload, whose refusals change nothing.
+func (s *Service) refuseUpload(ctx context.Context, cur State, actor auth.User, d *Certificate, now time.Time, ve *ValidationError) (State, Outcome, error) {
+	st, err := s.refuse(ctx, cur, actor, d, now, ve)
+	return st, Changed, err
 }
 
 // refuse records a refused upload (status failed, reason, audit event) and
