@@ -286,8 +286,8 @@ func TestHistoryTableFits(t *testing.T) {
 	for _, want := range []string{
 		`<col class="col-when">`, `<col class="col-what">`, `<col class="col-who">`, `<col class="col-certificate">`, `<col class="col-detail">`,
 		`<span class="nowrap">2027-11-22</span>`, `<span class="nowrap">05:00 UTC</span>`,
-		`<td class="wrap-anywhere">v@example.com</td>`,
-		`<td class="wrap-anywhere" data-testid="history-detail">The topic changed.</td>`,
+		`<td class="wrap-anywhere" data-label="Who">v@example.com</td>`,
+		`<td class="wrap-anywhere" data-label="Detail" data-testid="history-detail">The topic changed.</td>`,
 		`<code class="block" data-testid="history-topic">com.apple.mgmt.External.55983920-66ca-4584-9c8c-c9f348df063d</code>`,
 	} {
 		if !strings.Contains(page, want) {
