@@ -110,7 +110,7 @@ func (d *Dashboard) History(w http.ResponseWriter, r *http.Request) {
 // shows none.
 func parseDone(r *http.Request) views.Done {
 	switch d := views.Done(r.URL.Query().Get("done")); d {
-	case views.DoneUploaded, views.DoneAppleID, views.DoneDelivery, views.DoneAPNSCheck:
+	case views.DoneUploaded, views.DoneAppleID, views.DoneAlreadyActive, views.DoneDelivery, views.DoneAPNSCheck:
 		return d
 	default:
 		return views.DoneNone
@@ -147,6 +147,7 @@ func loadStatus(r *http.Request, svc *pushcert.Service, src statusSources, now t
 		return views.StatusView{}, err
 	}
 	v.ExportEnabled = src.deliv != nil && src.deliv.ExportEnabled()
+	v.VendorSigning = svc.VendorSigning()
 	return v, nil
 }
 

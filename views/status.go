@@ -38,6 +38,9 @@ const (
 	DoneDelivery Done = "delivery"
 	// DoneAPNSCheck: a connection check was made; its result is on the page.
 	DoneAPNSCheck Done = "apnscheck"
+	// DoneAlreadyActive: the uploaded certificate was already the active
+	// one, so nothing was recorded (an Apple ID sent with it was saved).
+	DoneAlreadyActive Done = "already-active"
 )
 
 // StatusView is everything the status page shows, already worked out and
@@ -78,6 +81,10 @@ type StatusView struct {
 	// certificate is accepted. Both come from the configuration.
 	ExpiresSoonDays int
 	CSRLifetime     string
+	// VendorSigning is true when CSRs are signed with an MDM vendor
+	// certificate, the only kind of request Apple's portal takes; false
+	// when pushcert hands out the plain PEM CSR.
+	VendorSigning bool
 	// Delivery lists the configured delivery targets; nil when there are
 	// none. (A pointer keeps StatusView comparable for the page cache.)
 	Delivery *DeliverySection
@@ -147,6 +154,8 @@ func doneMessage(d Done) string {
 		return "The certificate was uploaded and is now the active push certificate."
 	case DoneAppleID:
 		return "The Apple ID was saved."
+	case DoneAlreadyActive:
+		return "This certificate is already the active push certificate: it was not uploaded again, and nothing about it was recorded."
 	case DoneAPNSCheck:
 		return "The connection to Apple was tested: the result is under Connection to Apple."
 	case DoneDelivery:

@@ -99,6 +99,11 @@ func (s *Service) Now() time.Time { return s.now() }
 // the certificate counts as expiring soon.
 func (s *Service) ExpiresSoonDays() int { return s.cfg.ExpiresSoonDays }
 
+// VendorSigning reports whether CSRs are signed with an MDM vendor
+// certificate (Config.Vendor): only such a request is taken by Apple's
+// Push Certificates Portal.
+func (s *Service) VendorSigning() bool { return s.cfg.Vendor != nil }
+
 // PendingKeyLifetimeText words PendingKeyLifetime for people: "90 days",
 // "1 day", or the duration itself when under a day.
 func (s *Service) PendingKeyLifetimeText() string { return lifetimeText(s.lifetime) }
