@@ -487,3 +487,40 @@ func TestDashboardLifetimesFromConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestDashboardLocalTimes checks that the dates that matter stay in UTC in
+// the page and are marked for the script that appends the viewer's local
+// time, which comes from /static/ (the CSP allows no inline script).
+func TestDashboardLocalTimes(t *testing.T) {
+	e := newEnv(t)
+	e.activate(t, "it@example.com", applesim.Request{NotAfter: e.now().AddDate(0, 0, 100)})
+	if _, err := e.svc.Update(t.Context(), pushcert.Update{Actor: admin, Certificate: []byte("not a certificate")}); err == nil {
+		t.Fatal("got no error for garbage, want a refusal")
+	}
+	w := httptest.NewRecorder()
+	NewDashboard(discardLogger(), e.svc, false).Show(w, as(httptest.NewRequest(http.MethodGet, "/", nil), viewer))
+	body := w.Body.String()
+
+	scripts := findElements(t, body, func(_ map[string]string, name string) bool { return name == "script" })
+	wantSrc := "/static/js/localtime.js?v=" + views.StaticVersion
+	if len(scripts) != 1 || scripts[0].attrs["src"] != wantSrc || scripts[0].text != "" {
+		t.Errorf("got scripts %+v, want one, empty, with src %q", scripts, wantSrc)
+	}
+	for _, id := range []string{"expiry", "last-change-time"} {
+		nodes := findTestID(t, body, id)
+		if len(nodes) != 1 {
+			t.Fatalf("data-testid=%s: got %d elements, want one", id, len(nodes))
+		}
+		_, marked := nodes[0].attrs["data-localtime"]
+		if n := nodes[0]; !marked || !strings.HasSuffix(n.text, " UTC") || n.attrs["datetime"] == "" {
+			t.Errorf("data-testid=%s: got %+v, want a <time data-localtime datetime=…> saying the UTC time", id, n)
+		}
+	}
+	times := findElements(t, body, func(attrs map[string]string, name string) bool {
+		_, marked := attrs["data-localtime"]
+		return name == "time" && marked
+	})
+	if len(times) != 3 {
+		t.Errorf("got %d times marked for local time, want 3 (expiry, last change, refused upload)", len(times))
+	}
+}

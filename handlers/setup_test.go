@@ -320,9 +320,19 @@ func assertPage(t *testing.T, w *httptest.ResponseRecorder) {
 	if !strings.HasPrefix(body, "<!doctype html>") && !strings.HasPrefix(body, "<!DOCTYPE html>") {
 		t.Errorf("got a body starting %.40q, want a whole page", body)
 	}
-	for _, bad := range []string{"<script", " style=", "javascript:"} {
+	for _, bad := range []string{" style=", "javascript:"} {
 		if strings.Contains(body, bad) {
 			t.Errorf("got %q in the page, want none (the CSP forbids inline code)", bad)
+		}
+	}
+	// A script may only be a file from /static/js/, never inline code.
+	scripts := findElements(t, body, func(_ map[string]string, name string) bool { return name == "script" })
+	if n := strings.Count(body, "<script"); n != len(scripts) {
+		t.Errorf("got %d \"<script\" in the page but %d script elements, want every one a whole element", n, len(scripts))
+	}
+	for _, sc := range scripts {
+		if !strings.HasPrefix(sc.attrs["src"], "/static/js/") || sc.text != "" {
+			t.Errorf("got script %+v, want only src=/static/js/… and no inline code (the CSP forbids it)", sc)
 		}
 	}
 	// Every visible input has a label.

@@ -38,7 +38,7 @@ func TestStaticVersion(t *testing.T) {
 }
 
 func TestFilesEmbedded(t *testing.T) {
-	for _, name := range []string{"css/app.css", "img/favicon.svg"} {
+	for _, name := range []string{"css/app.css", "js/localtime.js", "img/favicon.svg"} {
 		if _, err := fs.Stat(FS, name); err != nil {
 			t.Errorf("got %v for %s, want it embedded", err, name)
 		}

@@ -39,6 +39,8 @@ func TestStaticDirectoriesNotListed(t *testing.T) {
 		{"/static/img/", http.StatusNotFound},
 		{"/static/css/app.css", http.StatusOK},
 		{"/static/img/favicon.svg", http.StatusOK},
+		{"/static/js/", http.StatusNotFound},
+		{"/static/js/localtime.js", http.StatusOK},
 		{"/static/css/none.css", http.StatusNotFound},
 	}
 	for _, tt := range tests {
