@@ -45,6 +45,12 @@ func TestDevAppleShow(t *testing.T) {
 			if got := strings.Contains(body, `id="topic-new"`); got != tt.wantNew {
 				t.Errorf("got new-topic choice %v, want %v", got, tt.wantNew)
 			}
+			pending := tt.wantID == "dev-pending"
+			for _, choice := range []string{`id="validity-year"`, `id="validity-soon"`, `id="validity-expired"`, "Expires in 5 days"} {
+				if got := strings.Contains(body, choice); got != pending {
+					t.Errorf("got %s offered %v, want %v", choice, got, pending)
+				}
+			}
 		})
 	}
 }
