@@ -60,13 +60,21 @@ func (c *Certificate) WithAPNS(mon *apns.Monitor) *Certificate {
 // changes the Apple ID, or both: decode the form, one Service.Update, the
 // pages' error table. A refusal shows the status page again with the
 // reason and the user's input; success redirects to the status page with a
-// confirmation.
+// confirmation, which says so when the certificate was already active.
 func (c *Certificate) Upload(w http.ResponseWriter, r *http.Request) {
 	actor, _ := auth.UserFrom(r.Context())
 	u, err := parseUploadForm(w, r)
+	out := pushcert.Changed
+	if err == nil && u.AllowTopicChange && u.Certificate == nil {
+		// Browsers do not keep a chosen file when a page is shown again,
+		// so the topic-change confirmation arrives alone unless the file
+		// was chosen again. Read as "change only the Apple ID", it would
+		// be answered as a success that changed nothing it was about.
+		err = errConfirmWithoutFile
+	}
 	if err == nil {
 		u.Actor = actor
-		_, err = c.svc.Update(r.Context(), u)
+		_, out, err = c.svc.UpdateOutcome(r.Context(), u)
 	}
 	invalid, isInvalid := errors.AsType[*pushcert.ValidationError](err)
 	_, hasPage := pageAnswerFor(err)
@@ -75,6 +83,8 @@ func (c *Certificate) Upload(w http.ResponseWriter, r *http.Request) {
 		c.showRefusal(w, r, u, invalid)
 	case err != nil:
 		pageError(w, r, c.log, c.dev, fmt.Errorf("update certificate: %w", err))
+	case out == pushcert.AlreadyActive:
+		http.Redirect(w, r, "/?done="+string(views.DoneAlreadyActive), http.StatusSeeOther)
 	case u.Certificate == nil:
 		http.Redirect(w, r, "/?done="+string(views.DoneAppleID), http.StatusSeeOther)
 	default:
@@ -99,7 +109,8 @@ func (c *Certificate) showRefusal(w http.ResponseWriter, r *http.Request, in pus
 	// the same reason twice. An older failure (this refusal was about the
 	// Apple ID) is still shown in full.
 	v.UploadFailureInForm = v.UploadFailed && v.UploadFailureReason == v.Form.Error
-	v.Form.ConfirmTopicChange = invalid.Code == pushcert.CodeTopicMismatch
+	// The confirmation stays offered until it is sent with the file.
+	v.Form.ConfirmTopicChange = invalid.Code == pushcert.CodeTopicMismatch || invalid == errConfirmWithoutFile
 	s := newShell(r, c.dev, "Status")
 	s.Path = "/"
 	render(w, r, c.log, http.StatusUnprocessableEntity, views.StatusPage(s, v))
@@ -139,6 +150,11 @@ func parseUploadForm(w http.ResponseWriter, r *http.Request) (pushcert.Update, e
 	}
 	return u, nil
 }
+
+// errConfirmWithoutFile refuses a topic-change confirmation sent without
+// the certificate it is about. Nothing is recorded: no certificate was sent.
+var errConfirmWithoutFile = &pushcert.ValidationError{Field: "certificate", Code: pushcert.CodeNoCertificate,
+	Message: "the topic change was confirmed, but no certificate file was chosen: the browser does not keep the file after a refusal, so choose the certificate file again, tick Replace the topic anyway, and upload"}
 
 // readUpload returns the file's contents, or nil when the form was sent
 // without choosing a file (browsers send an empty part with no name). It

@@ -506,3 +506,155 @@ func TestCSRFileName(t *testing.T) {
 		})
 	}
 }
+
+// TestCertificateUploadActiveAgain: the active certificate uploaded again
+// is confirmed as already active, and nothing is recorded.
+func TestCertificateUploadActiveAgain(t *testing.T) {
+	e := newEnv(t)
+	withActive(t, e)
+	st := e.state(t)
+	events, err := e.svc.History(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewCertificate(discardLogger(), e.svc, "Example Corp", false)
+
+	w := httptest.NewRecorder()
+	h.Upload(w, uploadRequest(t, map[string]string{"apple_id": "it@example.com", "version": strconv.FormatInt(st.Version, 10)}, []byte(st.Certificate.PEM)))
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/?done=already-active" {
+		t.Fatalf("got %d to %q, want 303 to /?done=already-active; body:\n%s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	if after := e.state(t); after.Version != st.Version || after.UploadStatus != st.UploadStatus {
+		t.Errorf("got version %d (%s), want %d (%s) unchanged", after.Version, after.UploadStatus, st.Version, st.UploadStatus)
+	}
+	if got, err := e.svc.History(t.Context(), 0); err != nil || len(got) != len(events) {
+		t.Errorf("got %d events (%v), want %d: nothing recorded", len(got), err, len(events))
+	}
+
+	page := httptest.NewRecorder()
+	NewDashboard(discardLogger(), e.svc, false).Show(page, as(httptest.NewRequest(http.MethodGet, "/?done=already-active", nil), admin))
+	if got := testIDText(t, page.Body.String(), "confirmation"); !strings.Contains(got, "already the active push certificate") || strings.Contains(got, "is now the active") {
+		t.Errorf("got confirmation %q, want it to say the certificate is already active", got)
+	}
+}
+
+// TestCertificateUploadReplaced: the certificate that was just replaced,
+// uploaded again, is refused as the replaced one, not blamed on the CSR.
+func TestCertificateUploadReplaced(t *testing.T) {
+	e := newEnv(t)
+	e.earlier(time.Hour, func() { withActive(t, e) })
+	old := e.state(t).Certificate
+	pk := e.generateCSR(t)
+	renewed := e.issue(t, pk.CSRDER, applesim.Request{Topic: activeTopic, NotAfter: e.now().AddDate(1, 0, 0)})
+	if _, err := e.svc.Update(t.Context(), pushcert.Update{Actor: admin, Certificate: renewed}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.active(t)
+	h := NewCertificate(discardLogger(), e.svc, "Example Corp", false)
+
+	w := httptest.NewRecorder()
+	h.Upload(w, uploadRequest(t, map[string]string{"apple_id": "it@example.com"}, []byte(old.PEM)))
+	if w.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("got %d, want 422", w.Code)
+	}
+	got := testIDText(t, w.Body.String(), "upload-error")
+	for _, want := range []string{"replaced on " + e.now().UTC().Format(time.DateOnly), old.SerialNumber, old.NotBefore.Format(time.DateOnly), old.NotAfter.Format(time.DateOnly)} {
+		if !strings.Contains(got, want) {
+			t.Errorf("got %q, want it to contain %q", got, want)
+		}
+	}
+	if strings.Contains(got, "did not generate") {
+		t.Errorf("got %q, want no blame on the CSR", got)
+	}
+	e.assertActiveUnchanged(t, before)
+}
+
+// TestCertificateUploadConfirmWithoutFile: ticking "Replace the topic
+// anyway" without choosing the file again is refused with what to do, and
+// the confirmation is offered again; nothing is saved.
+func TestCertificateUploadConfirmWithoutFile(t *testing.T) {
+	e := newEnv(t)
+	withActive(t, e)
+	before, st := e.active(t), e.state(t)
+	h := NewCertificate(discardLogger(), e.svc, "Example Corp", false)
+
+	w := httptest.NewRecorder()
+	h.Upload(w, uploadRequest(t, map[string]string{"apple_id": "new@example.com", "version": strconv.FormatInt(st.Version, 10), "allow_topic_change": "yes"}, nil))
+	if w.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("got %d to %q, want 422", w.Code, w.Header().Get("Location"))
+	}
+	body := w.Body.String()
+	if got := testIDText(t, body, "upload-error"); !strings.Contains(got, "choose the certificate file again") {
+		t.Errorf("got %q, want it to say the file must be chosen again", got)
+	}
+	if n := len(findTestID(t, body, "allow-topic-change")); n != 1 {
+		t.Errorf("got %d topic-change confirmations, want 1", n)
+	}
+	if got := testIDText(t, body, "topic-change-warning"); !strings.Contains(got, "choose the certificate file again") {
+		t.Errorf("got warning %q, want it to say the file must be chosen again", got)
+	}
+	files := findElements(t, body, func(a map[string]string, name string) bool { return name == "input" && a["name"] == "certificate" })
+	if len(files) != 1 {
+		t.Fatalf("got %d file inputs, want 1", len(files))
+	}
+	if _, ok := files[0].attrs["required"]; !ok {
+		t.Errorf("got file input %v, want it required while the topic change is confirmed", files[0].attrs)
+	}
+	if strings.Contains(body, "The Apple ID was saved") {
+		t.Error("got \"The Apple ID was saved\", want a refusal")
+	}
+	if after := e.state(t); after.AppleID != st.AppleID || after.Version != st.Version {
+		t.Errorf("got Apple ID %q version %d, want %q version %d unchanged", after.AppleID, after.Version, st.AppleID, st.Version)
+	}
+	e.assertActiveUnchanged(t, before)
+}
+
+// TestStatusPageVendorSigning: without vendor signing the CSR section says
+// that Apple's portal takes only a vendor-signed request, how to configure
+// signing and what to do without a vendor account; with it, it says the
+// download is that request.
+func TestStatusPageVendorSigning(t *testing.T) {
+	tests := []struct {
+		name       string
+		vendor     bool
+		wantTestID string
+		wantText   []string
+		wantAbsent string
+	}{
+		{"not configured", false, "vendor-signing-needed", []string{
+			"accepts only a request signed by an MDM vendor", "A vendor-signed request is",
+			"PUSHCERT_VENDOR_CERT", "PUSHCERT_VENDOR_KEY", "PUSHCERT_VENDOR_CHAIN", "README", "Without a vendor account",
+		}, "vendor-signing-on"},
+		{"configured", true, "vendor-signing-on", []string{"vendor-signed request", "Upload that file there as it is"}, "vendor-signing-needed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := pushcert.Config{Organization: "Example Corp"}
+			if tt.vendor {
+				ca, err := testCA()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.Vendor, err = pushcert.NewVendor(ca.CertPEM(), ca.KeyPEM(), nil, testclock.Start(t)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := newEnvWith(t, cfg)
+			w := httptest.NewRecorder()
+			NewDashboard(discardLogger(), e.svc, false).Show(w, as(httptest.NewRequest(http.MethodGet, "/", nil), admin))
+			if w.Code != http.StatusOK {
+				t.Fatalf("got %d, want 200", w.Code)
+			}
+			body := w.Body.String()
+			got := testIDText(t, body, tt.wantTestID)
+			for _, want := range tt.wantText {
+				if !strings.Contains(got, want) {
+					t.Errorf("got %q, want it to contain %q", got, want)
+				}
+			}
+			if n := len(findTestID(t, body, tt.wantAbsent)); n != 0 {
+				t.Errorf("got %d %s, want none", n, tt.wantAbsent)
+			}
+		})
+	}
+}
