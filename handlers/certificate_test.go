@@ -658,3 +658,34 @@ func TestStatusPageVendorSigning(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIPatchActiveAgain: the API answers the active certificate uploaded
+// again with 200 and the entity unchanged (same ETag), recording nothing;
+// the certificate that was replaced is a 400 replacedCertificate.
+func TestAPIPatchActiveAgain(t *testing.T) {
+	f := newAPIFixture(t)
+	f.upload(t, activeTopic, f.now().AddDate(0, 0, 60))
+	first := f.snapshot(t)
+	f.upload(t, activeTopic, f.now().AddDate(1, 0, 0))
+	before := f.snapshot(t)
+	events, err := f.svc.History(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := f.do(t, http.MethodGet, testResource, nil).Header().Get("ETag")
+
+	w := f.do(t, http.MethodPatch, testResource, jsonBody(t, map[string]string{"certificate": before.state.Certificate.PEM}))
+	if w.Code != http.StatusOK || w.Header().Get("ETag") != etag {
+		t.Fatalf("got %d with ETag %q, want 200 with %q; body:\n%s", w.Code, w.Header().Get("ETag"), etag, w.Body)
+	}
+	if after := f.snapshot(t); after.state.Version != before.state.Version {
+		t.Errorf("got version %d, want %d unchanged", after.state.Version, before.state.Version)
+	}
+	if got, err := f.svc.History(t.Context(), 0); err != nil || len(got) != len(events) {
+		t.Errorf("got %d events (%v), want %d: nothing recorded", len(got), err, len(events))
+	}
+
+	w = f.do(t, http.MethodPatch, testResource, jsonBody(t, map[string]string{"certificate": first.state.Certificate.PEM}))
+	assertAPIError(t, w, http.StatusBadRequest, pushcert.CodeReplacedCertificate, "replaced on", first.state.Certificate.SerialNumber)
+	f.assertCertificateUnchanged(t, before)
+}
