@@ -103,6 +103,14 @@ type Queued struct {
 	Attempts  int // claims so far, this one included
 }
 
+// Sent is an alert the Notifier accepted: its key, the JSON it was sent
+// as, and when.
+type Sent struct {
+	Key     string
+	Payload []byte
+	At      time.Time
+}
+
 // Store is what the Checker needs from the database, shared by every
 // replica. *store.DB implements it.
 type Store interface {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -163,4 +165,21 @@ func (db *DB) AlertCounts(ctx context.Context) (sent, failed int64, err error) {
 		return 0, 0, fmt.Errorf("count alerts: %w", err)
 	}
 	return sent, failed, nil
+}
+
+// LastSentAlert returns the alert the webhook accepted last; ok is false
+// when none was sent yet.
+func (db *DB) LastSentAlert(ctx context.Context) (a alert.Sent, ok bool, err error) {
+	var payload string
+	err = db.sql.QueryRowContext(ctx, db.d.rebind(`SELECT alert_key, payload, finished_at FROM alerts
+		WHERE outcome = ? ORDER BY finished_at DESC, alert_key DESC LIMIT 1`), string(alert.OutcomeSent)).
+		Scan(&a.Key, &payload, scanTime{&a.At})
+	if errors.Is(err, sql.ErrNoRows) {
+		return alert.Sent{}, false, nil
+	}
+	if err != nil {
+		return alert.Sent{}, false, fmt.Errorf("read last sent alert: %w", err)
+	}
+	a.Payload = []byte(payload)
+	return a, true, nil
 }

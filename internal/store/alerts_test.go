@@ -22,6 +22,7 @@ func TestAlertStore(t *testing.T) {
 		{"add once", testAddAlertOnce},
 		{"claim, lease, retry, finish", testClaimLifecycle},
 		{"concurrent claims", testConcurrentClaims},
+		{"last sent alert", testLastSentAlert},
 	}
 	for _, b := range backends {
 		t.Run(b.Name, func(t *testing.T) {
@@ -231,5 +232,37 @@ func testConcurrentClaims(t *testing.T, b backend) {
 		if n != 1 {
 			t.Errorf("alert %s claimed %d times, want once", k, n)
 		}
+	}
+}
+
+func testLastSentAlert(t *testing.T, b backend) {
+	db := open(t, b.URL(t), newKeyring(t, secretA))
+	ctx := t.Context()
+	now := testNow().Truncate(time.Second) // PostgreSQL keeps microseconds
+	if _, ok, err := db.LastSentAlert(ctx); err != nil || ok {
+		t.Fatalf("before any alert: got ok %v err %v, want none", ok, err)
+	}
+	for i, key := range []string{"expiring:a:30", "expiring:a:14", "expired:a"} {
+		if _, err := db.AddAlert(ctx, key, []byte(`{"text":"`+key+`"}`), now.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first is sent, the second sent later, the third dropped unsent:
+	// the last sent is the second, at its finishing time.
+	if err := db.FinishAlert(ctx, "expiring:a:30", alert.OutcomeSent, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishAlert(ctx, "expiring:a:14", alert.OutcomeSent, now.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishAlert(ctx, "expired:a", alert.OutcomeSuperseded, now.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := db.LastSentAlert(ctx)
+	if err != nil || !ok {
+		t.Fatalf("got ok %v err %v, want the last sent alert", ok, err)
+	}
+	if got.Key != "expiring:a:14" || string(got.Payload) != `{"text":"expiring:a:14"}` || !got.At.Equal(now.Add(2*time.Hour)) {
+		t.Errorf("got %s %s at %s, want expiring:a:14 with its payload at %s", got.Key, got.Payload, got.At, now.Add(2*time.Hour))
 	}
 }
