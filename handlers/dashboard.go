@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/delivery"
@@ -41,6 +44,8 @@ type Dashboard struct {
 	// nil shows none.
 	deliv *delivery.Deliverer
 	mon   *apns.Monitor
+	// alerts is how alerts are set up; nil shows nothing about them.
+	alerts *AlertsInfo
 	// pages keeps rendered status pages (see statusPages).
 	pages statusPages
 }
@@ -64,6 +69,31 @@ func (d *Dashboard) WithAPNS(mon *apns.Monitor) *Dashboard {
 	return d
 }
 
+// AlertsInfo is how alerts are set up, for the status page.
+type AlertsInfo struct {
+	// WebhookHost is the alert webhook's host, empty when alerts are off.
+	// Only the host: the URL's path and query are the secret that lets
+	// anyone post to the channel.
+	WebhookHost string
+	// Thresholds are the days before expiry an alert goes out.
+	Thresholds []int
+	// Sent reads the last alert sent; nil shows none.
+	Sent AlertLog
+}
+
+// AlertLog reads the alerts sent; the SQLite and PostgreSQL stores
+// implement it.
+type AlertLog interface {
+	LastSentAlert(ctx context.Context) (alert.Sent, bool, error)
+}
+
+// WithAlerts makes the status page show how alerts are set up and the
+// last one sent, and returns d.
+func (d *Dashboard) WithAlerts(a AlertsInfo) *Dashboard {
+	d.alerts = &a
+	return d
+}
+
 // Show handles GET /: the status page with the certificate's health, the
 // next step, and for administrators the CSR and upload controls. The query
 // done=uploaded or done=appleid, set by a successful upload's redirect,
@@ -76,6 +106,10 @@ func (d *Dashboard) Show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Done = done
+	if v.Alerts, err = alertsView(r.Context(), d.alerts); err != nil {
+		serverError(w, r, d.log, err)
+		return
+	}
 	shell := newShell(r, d.dev, "Status")
 	key := newStatusPageKey(shell, v)
 	if page, ok := d.pages.get(key); ok {
@@ -241,6 +275,54 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, failure *pushce
 		v.State = views.StateActive
 	}
 	return v
+}
+
+// alertsView words how alerts are set up and the last one sent; nil when
+// the page is built without them.
+func alertsView(ctx context.Context, a *AlertsInfo) (*views.AlertsView, error) {
+	if a == nil {
+		return nil, nil
+	}
+	v := &views.AlertsView{On: a.WebhookHost != "", WebhookHost: a.WebhookHost, Thresholds: thresholdsText(a.Thresholds)}
+	if a.Sent == nil {
+		return v, nil
+	}
+	last, ok, err := a.Sent.LastSentAlert(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read last alert: %w", err)
+	}
+	if ok {
+		v.LastSent = formatTime(last.At)
+		v.LastSentISO = isoTime(last.At)
+		// The payload is what pushcert sent; an unreadable one still has
+		// its time.
+		var body alert.Alert
+		if json.Unmarshal(last.Payload, &body) == nil {
+			v.LastSentText = sentence(body.Text)
+		}
+	}
+	return v, nil
+}
+
+// thresholdsText says alert thresholds in words: "30, 14 and 7 days
+// before expiry".
+func thresholdsText(days []int) string {
+	if len(days) == 0 {
+		return ""
+	}
+	parts := make([]string, len(days))
+	for i, d := range days {
+		parts[i] = fmt.Sprint(d)
+	}
+	s := parts[len(parts)-1]
+	if len(parts) > 1 {
+		s = strings.Join(parts[:len(parts)-1], ", ") + " and " + s
+	}
+	unit := "days"
+	if len(days) == 1 && days[0] == 1 {
+		unit = "day"
+	}
+	return s + " " + unit + " before expiry"
 }
 
 // historyRow words an audit event for the history page.

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/applesim"
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/pushcert"
@@ -522,5 +524,87 @@ func TestDashboardLocalTimes(t *testing.T) {
 	})
 	if len(times) != 3 {
 		t.Errorf("got %d times marked for local time, want 3 (expiry, last change, refused upload)", len(times))
+	}
+}
+
+// TestDashboardAlerts: the status page shows whether alerts are on, to
+// which host, from how many days before expiry, and the last alert sent.
+func TestDashboardAlerts(t *testing.T) {
+	tests := []struct {
+		name   string
+		alerts *AlertsInfo // nil: the dashboard is built without them
+		sent   bool        // an alert was sent an hour before the page is loaded
+		texts  map[string]string
+		absent []string
+	}{
+		{
+			name:   "on, nothing sent yet",
+			alerts: &AlertsInfo{WebhookHost: "hooks.example.com", Thresholds: []int{30, 14, 7}},
+			texts: map[string]string{
+				"alerts-webhook":    "On, to hooks.example.com",
+				"alerts-thresholds": "30, 14 and 7 days before expiry",
+				"alerts-last":       "None yet",
+			},
+		},
+		{
+			name:   "on, an alert sent",
+			alerts: &AlertsInfo{WebhookHost: "hooks.example.com", Thresholds: []int{1}},
+			sent:   true,
+			texts: map[string]string{
+				"alerts-thresholds": "1 day before expiry",
+				"alerts-last":       "The push certificate expires in 30 days.",
+			},
+		},
+		{
+			name:   "off",
+			alerts: &AlertsInfo{},
+			texts:  map[string]string{"alerts-webhook": "Off", "alerts-last": "None yet"},
+			absent: []string{"alerts-thresholds"},
+		},
+		{
+			name:   "built without alerts",
+			absent: []string{"alerts"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			d := NewDashboard(discardLogger(), e.svc, false)
+			sentAt := e.now().Add(-time.Hour)
+			if tt.alerts != nil {
+				a := *tt.alerts
+				a.Sent = e.st
+				d = d.WithAlerts(a)
+			}
+			if tt.sent {
+				if _, err := e.st.AddAlert(t.Context(), "expiring:x:30", []byte(`{"text":"the push certificate expires in 30 days"}`), sentAt); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.st.FinishAlert(t.Context(), "expiring:x:30", alert.OutcomeSent, sentAt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			texts := maps.Clone(tt.texts)
+			if tt.sent {
+				texts["alerts-last"] = formatTime(sentAt) + " — " + texts["alerts-last"]
+			}
+			w := httptest.NewRecorder()
+			d.Show(w, as(httptest.NewRequest(http.MethodGet, "/", nil), viewer))
+			if w.Code != http.StatusOK {
+				t.Fatalf("got status %d, want 200", w.Code)
+			}
+			assertPage(t, w)
+			body := w.Body.String()
+			for id, want := range texts {
+				if got := testIDText(t, body, id); !strings.Contains(got, want) {
+					t.Errorf("data-testid=%s: got %q, want it to contain %q", id, got, want)
+				}
+			}
+			for _, id := range tt.absent {
+				if n := len(findTestID(t, body, id)); n != 0 {
+					t.Errorf("data-testid=%s: got %d elements, want none", id, n)
+				}
+			}
+		})
 	}
 }

@@ -40,6 +40,8 @@ type statusPageKey struct {
 	deliveries string
 	apns       views.APNSView
 	hasAPNS    bool
+	alerts     views.AlertsView
+	hasAlerts  bool
 }
 
 func newStatusPageKey(s views.Shell, v views.StatusView) statusPageKey {
@@ -59,7 +61,10 @@ func newStatusPageKey(s views.Shell, v views.StatusView) statusPageKey {
 	if v.APNS != nil {
 		k.apns, k.hasAPNS = *v.APNS, true
 	}
-	v.Certificate, v.Pending, v.Delivery, v.APNS = nil, nil, nil, nil
+	if v.Alerts != nil {
+		k.alerts, k.hasAlerts = *v.Alerts, true
+	}
+	v.Certificate, v.Pending, v.Delivery, v.APNS, v.Alerts = nil, nil, nil, nil, nil
 	k.view = v
 	return k
 }

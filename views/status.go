@@ -91,9 +91,24 @@ type StatusView struct {
 	// ExportEnabled is true when an administrator may export the
 	// certificate and its key (export is not turned off).
 	ExportEnabled bool
+	// Alerts is how alerts are set up and the last one sent; nil when the
+	// page is built without them.
+	Alerts *AlertsView
 	// APNS is the last connection check against Apple's push service; nil
 	// when the page is built without it.
 	APNS *APNSView
+}
+
+// AlertsView is how alerts are set up, formatted for people.
+type AlertsView struct {
+	On          bool   // a webhook is configured
+	WebhookHost string // only the host, never the URL's path or query
+	Thresholds  string // "30, 14 and 7 days before expiry"; empty when none
+	// LastSent is when the last alert was sent (formatted, and RFC 3339 in
+	// LastSentISO), empty when none was; LastSentText what it said.
+	LastSent     string
+	LastSentISO  string
+	LastSentText string
 }
 
 // CertificateView is the active certificate, formatted for people.

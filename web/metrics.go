@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pushcert/pushcert/handlers"
 	"github.com/pushcert/pushcert/internal/pushcert"
 )
 
@@ -49,6 +50,9 @@ type Ops struct {
 	// status seen, so a request does not hash its labels into the vectors
 	// again. Its keys are as bounded as the labels.
 	series sync.Map // seriesKey → *requestSeries
+	// alerts is how alerts are set up, for the status page; nil shows
+	// nothing about them (see WithAlerts).
+	alerts *handlers.AlertsInfo
 }
 
 type seriesKey struct {

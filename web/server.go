@@ -22,7 +22,7 @@ func NewServer(log *slog.Logger, authn *Authenticator, svc *pushcert.Service, de
 	dev := devCA != nil
 	mux := http.NewServeMux()
 	addRoutes(mux, authn, ops.WithDelivery(deliv).WithAPNS(mon), routeHandlers{
-		dashboard:   handlers.NewDashboard(log, svc, dev).WithDelivery(deliv).WithAPNS(mon),
+		dashboard:   withAlerts(handlers.NewDashboard(log, svc, dev).WithDelivery(deliv).WithAPNS(mon), ops.alerts),
 		certificate: handlers.NewCertificate(log, svc, org, dev).WithDelivery(deliv).WithAPNS(mon),
 		delivery:    handlers.NewDelivery(log, deliv, dev),
 		apns:        newAPNS(log, mon, dev),

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pushcert/pushcert/handlers"
 	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/pushcert"
 	"github.com/pushcert/pushcert/internal/store"
@@ -41,6 +42,20 @@ func newNotifier(cfg *config, log *slog.Logger) (alert.Notifier, error) {
 	}
 	log.Info("alerts on", "webhook_host", wh.Host(), "thresholds_days", fmt.Sprint(cfg.AlertThresholds), "interval", cfg.AlertInterval.String())
 	return wh, nil
+}
+
+// alertsInfo is how alerts are set up, for the status page: only the
+// webhook's host is shown, as only it is logged.
+func alertsInfo(cfg *config, st *store.DB) (handlers.AlertsInfo, error) {
+	a := handlers.AlertsInfo{Thresholds: cfg.AlertThresholds, Sent: st}
+	if cfg.AlertWebhookURL != "" {
+		wh, err := webhook.New(cfg.AlertWebhookURL, nil)
+		if err != nil {
+			return handlers.AlertsInfo{}, err
+		}
+		a.WebhookHost = wh.Host()
+	}
+	return a, nil
 }
 
 // pokingStore is the store the service writes through. After every write

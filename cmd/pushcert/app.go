@@ -60,7 +60,12 @@ func newHandler(ctx context.Context, cfg *config, log *slog.Logger, st *store.DB
 	if err != nil {
 		return nil, err
 	}
-	return web.NewServer(log, authn, svc, out.deliverer, out.monitor, web.NewOps(log, st, cfg.MetricsToken), cfg.BaseURL, cfg.Organization, devCA), nil
+	alerts, err := alertsInfo(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	ops := web.NewOps(log, st, cfg.MetricsToken).WithAlerts(alerts)
+	return web.NewServer(log, authn, svc, out.deliverer, out.monitor, ops, cfg.BaseURL, cfg.Organization, devCA), nil
 }
 
 // newService builds the certificate service over st with the configured
