@@ -14,7 +14,7 @@ import (
 // browsers may cache them for a long time. It is the start of the SHA-256 of
 // those files; a test in static/ fails, naming the new value, when they
 // change without it.
-const StaticVersion = "acc57b97"
+const StaticVersion = "e958b13b"
 
 // Shell is what every page's frame needs: the page title, the signed-in user
 // (nil when signed out), whether development mode is on, and the request
