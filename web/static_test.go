@@ -4,9 +4,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/pushcert/pushcert/internal/pushcert"
+	"github.com/pushcert/pushcert/views"
 )
 
 // newTestServer is the whole application with baseURL as its external
@@ -75,5 +77,18 @@ func TestHSTSWhateverTheSchemesCase(t *testing.T) {
 				t.Errorf("Strict-Transport-Security: got %q, want set %v", got, tt.wantHSTS)
 			}
 		})
+	}
+}
+
+// TestLocalTimeScript: the status page's script is served as JavaScript
+// (nosniff makes browsers refuse anything else) under a CSP that allows
+// scripts from this origin only.
+func TestLocalTimeScript(t *testing.T) {
+	w := get(t, newTestServer(t, "http://127.0.0.1:1"), "/static/js/localtime.js?v="+views.StaticVersion)
+	if ct := w.Header().Get("Content-Type"); w.Code != http.StatusOK || !strings.HasPrefix(ct, "text/javascript") {
+		t.Errorf("got %d %q, want 200 text/javascript", w.Code, ct)
+	}
+	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self';") {
+		t.Errorf("got CSP %q, want script-src 'self'", csp)
 	}
 }
