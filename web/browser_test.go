@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,7 +217,6 @@ type browserSession struct {
 	t     *testing.T
 	ctx   context.Context
 	shots string // folder for the screenshots
-	n     int    // screenshots taken so far, for their numbers
 	axe   string // axe.min.js, once the first scan has asked for it
 }
 
@@ -225,10 +226,19 @@ type downloadedFile struct {
 	data []byte
 }
 
+// shotCount numbers the screenshots of every browser test in this test
+// binary, so that one test's do not overwrite another's.
+var shotCount atomic.Int32
+
+// removeOldShots makes the screenshot folder's first use in this test
+// binary remove an earlier run's numbered PNGs, and only the first: a
+// second browser test must not remove the first one's.
+var removeOldShots sync.Once
+
 // screenshotDir is where the screenshots go: PUSHCERT_SCREENSHOTS, or
 // artifacts/screenshots. A relative path is taken from the repository root,
 // as the README names it; the test itself runs in web/. The numbered PNGs of
-// an earlier run are removed.
+// an earlier run are removed when the first browser test asks.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("PUSHCERT_SCREENSHOTS")
@@ -243,14 +253,18 @@ func screenshotDir(t *testing.T) string {
 	}
 	// Screenshots of an earlier run, possibly of pages this run no longer
 	// visits, would be mistaken for this run's.
-	old, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.png"))
+	var err error
+	removeOldShots.Do(func() {
+		var old []string
+		old, err = filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.png"))
+		for _, f := range old {
+			if err == nil {
+				err = os.Remove(f)
+			}
+		}
+	})
 	if err != nil {
 		t.Fatalf("screenshot folder: %v", err)
-	}
-	for _, f := range old {
-		if err := os.Remove(f); err != nil {
-			t.Fatalf("screenshot folder: %v", err)
-		}
 	}
 	return dir
 }
@@ -361,8 +375,7 @@ func (b *browserSession) screenshot(name string) {
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	b.n++
-	path := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.n, name))
+	path := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", shotCount.Add(1), name))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
