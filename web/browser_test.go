@@ -409,7 +409,7 @@ func (b *browserSession) scanA11y(name string) {
 		}
 		for _, v := range vs {
 			if v.Blocking() {
-				b.t.Errorf("accessibility of %s (%s) at %s: got %s, want no serious or critical violation", name, b.location(), vp.name, v)
+				b.t.Errorf("accessibility of %s (%s) at %s: got %s, want no serious or critical violation and none of region", name, b.location(), vp.name, v)
 			} else {
 				b.t.Logf("accessibility of %s at %s, not blocking: %s", name, vp.name, v)
 			}
