@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pushcert/pushcert/internal/alert"
@@ -170,6 +171,25 @@ func (db *DB) AlertCounts(ctx context.Context) (sent, failed int64, err error) {
 // LastSentAlert returns the alert the webhook accepted last; ok is false
 // when none was sent yet.
 func (db *DB) LastSentAlert(ctx context.Context) (a alert.Sent, ok bool, err error) {
+	last, err := cachedRead(ctx, db, &db.side.lastAlert, db.readLastSentAlert)
+	if err != nil || last == nil {
+		return alert.Sent{}, false, err
+	}
+	a = *last
+	a.Payload = slices.Clone(a.Payload)
+	return a, true, nil
+}
+
+// readLastSentAlert reads the newest sent alert; nil when none was sent.
+func (db *DB) readLastSentAlert(ctx context.Context) (*alert.Sent, error) {
+	a, ok, err := db.queryLastSentAlert(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func (db *DB) queryLastSentAlert(ctx context.Context) (a alert.Sent, ok bool, err error) {
 	var payload string
 	err = db.sql.QueryRowContext(ctx, db.d.rebind(`SELECT alert_key, payload, finished_at FROM alerts
 		WHERE outcome = ? ORDER BY finished_at DESC, alert_key DESC LIMIT 1`), string(alert.OutcomeSent)).

@@ -5,12 +5,13 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/apns"
 	"github.com/pushcert/pushcert/internal/delivery"
 )
 
-// The status page also shows the last connection check and the delivery
-// targets' records. They are kept by the status cache's rule (see
+// The status page also shows the last connection check, the delivery
+// targets' records and the last alert sent. They are kept by the status cache's rule (see
 // statusCache): an answer read when the WAL-index header was mark is given
 // again while the header and this DB's write counter are unchanged, so a
 // write by anyone, in any process, is seen at the next read.
@@ -26,6 +27,7 @@ type sideEntry[T any] struct {
 type sideCaches struct {
 	apnsCheck  atomic.Pointer[sideEntry[apns.Record]]
 	deliveries atomic.Pointer[sideEntry[[]delivery.Record]]
+	lastAlert  atomic.Pointer[sideEntry[*alert.Sent]]
 }
 
 // cachedRead answers from slot while the database is unchanged since it

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushcert/pushcert/internal/alert"
 	"github.com/pushcert/pushcert/internal/store/storetest"
 )
 
@@ -29,6 +30,20 @@ func TestSideCacheSeesOtherConnections(t *testing.T) {
 		if recs, err := db.DeliveryRecords(ctx); err != nil || len(recs) != i+1 || recs[i].Target != name {
 			t.Fatalf("after the claim of %s through another handle: got %+v (%v)", name, recs, err)
 		}
+	}
+	for range 2 {
+		if _, ok, err := db.LastSentAlert(ctx); err != nil || ok {
+			t.Fatalf("before any alert: got one (%v)", err)
+		}
+	}
+	if _, err := other.AddAlert(ctx, "k1", []byte(`{"text":"t"}`), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.FinishAlert(ctx, "k1", alert.OutcomeSent, now); err != nil {
+		t.Fatal(err)
+	}
+	if a, ok, err := db.LastSentAlert(ctx); err != nil || !ok || a.Key != "k1" {
+		t.Fatalf("after an alert sent through another handle: got %+v %v (%v)", a, ok, err)
 	}
 	before, err := db.APNSCheck(ctx)
 	if err != nil {
