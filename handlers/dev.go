@@ -59,13 +59,18 @@ func (d *DevApple) Show(w http.ResponseWriter, r *http.Request) {
 }
 
 // The validity choices of the simulated portal: Apple issues only
-// one-year certificates, the other two exist so that "Expires soon" and
-// "Expired" can be seen without waiting a year.
+// one-year certificates, the others exist so that "Expires soon",
+// "Expired" and the refusal of an expired certificate can be seen without
+// waiting a year.
 const (
 	devValidityYear    = "year"    // from an hour ago for one year, as Apple issues
 	devValiditySoon    = "soon"    // from an hour ago for devSoonDays days
+	devValidityMinutes = "minutes" // from an hour ago for devMinutes: uploaded, it expires while you watch
 	devValidityExpired = "expired" // from a year ago until yesterday
 )
+
+// devMinutes is how long a "minutes" certificate is valid.
+const devMinutes = 3 * time.Minute
 
 // devSoonDays is how long a "soon" certificate is valid, unless the
 // status page's warning window is shorter (see soonDays).
@@ -116,6 +121,9 @@ func (d *DevApple) Issue(w http.ResponseWriter, r *http.Request) {
 	case devValiditySoon:
 		req.NotBefore = now.Add(-time.Hour)
 		req.NotAfter = now.AddDate(0, 0, d.soonDays())
+	case devValidityMinutes:
+		req.NotBefore = now.Add(-time.Hour)
+		req.NotAfter = now.Add(devMinutes)
 	case devValidityExpired:
 		req.NotBefore = now.AddDate(-1, 0, 0)
 		req.NotAfter = now.AddDate(0, 0, -1)
@@ -154,7 +162,7 @@ func parseIssueForm(w http.ResponseWriter, r *http.Request) (issueForm, error) {
 	switch v := r.PostFormValue("validity"); v {
 	case "", devValidityYear:
 		in.validity = devValidityYear
-	case devValiditySoon, devValidityExpired:
+	case devValiditySoon, devValidityMinutes, devValidityExpired:
 		in.validity = v
 	default:
 		return issueForm{}, fmt.Errorf("unknown validity choice %q", v)

@@ -46,7 +46,7 @@ func TestDevAppleShow(t *testing.T) {
 				t.Errorf("got new-topic choice %v, want %v", got, tt.wantNew)
 			}
 			pending := tt.wantID == "dev-pending"
-			for _, choice := range []string{`id="validity-year"`, `id="validity-soon"`, `id="validity-expired"`, "Expires in 5 days"} {
+			for _, choice := range []string{`id="validity-year"`, `id="validity-soon"`, `id="validity-minutes"`, `id="validity-expired"`, "Expires in 5 days"} {
 				if got := strings.Contains(body, choice); got != pending {
 					t.Errorf("got %s offered %v, want %v", choice, got, pending)
 				}
@@ -153,6 +153,8 @@ func TestDevAppleIssueValidity(t *testing.T) {
 			func(n time.Time) time.Time { return n.Add(-time.Hour).AddDate(1, 0, 0) }, http.StatusSeeOther, "Active"},
 		{"expires soon", "soon", func(n time.Time) time.Time { return n.Add(-time.Hour) },
 			func(n time.Time) time.Time { return n.AddDate(0, 0, devSoonDays) }, http.StatusSeeOther, "Expires soon"},
+		{"expires in minutes", "minutes", func(n time.Time) time.Time { return n.Add(-time.Hour) },
+			func(n time.Time) time.Time { return n.Add(devMinutes) }, http.StatusSeeOther, "Expires soon"},
 		{"already expired", "expired", func(n time.Time) time.Time { return n.AddDate(-1, 0, 0) },
 			func(n time.Time) time.Time { return n.AddDate(0, 0, -1) }, http.StatusUnprocessableEntity, "expired on"},
 	}
@@ -195,6 +197,16 @@ func TestDevAppleIssueValidity(t *testing.T) {
 			NewDashboard(discardLogger(), e.svc, true).Show(sw, as(httptest.NewRequest(http.MethodGet, "/", nil), admin))
 			if got := testIDText(t, sw.Body.String(), "status-state"); got != tt.wantText {
 				t.Errorf("got status %q after the upload, want %q", got, tt.wantText)
+			}
+			if tt.validity != devValidityMinutes {
+				return
+			}
+			// The "minutes" certificate expires while the admin watches.
+			e.clk.Advance(devMinutes)
+			sw = httptest.NewRecorder()
+			NewDashboard(discardLogger(), e.svc, true).Show(sw, as(httptest.NewRequest(http.MethodGet, "/", nil), admin))
+			if got := testIDText(t, sw.Body.String(), "status-state"); got != "Expired" {
+				t.Errorf("got status %q %v after the upload, want Expired", got, devMinutes)
 			}
 		})
 	}

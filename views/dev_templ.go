@@ -140,7 +140,7 @@ func DevApplePage(s Shell, v DevAppleView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, " days, to see <q>Expires soon</q></label></div><div class=\"field field-check\"><input type=\"radio\" id=\"validity-expired\" name=\"validity\" value=\"expired\"> <label for=\"validity-expired\">Already expired (valid from a year ago until yesterday), to see pushcert refuse it</label></div></fieldset><button type=\"submit\" data-testid=\"dev-issue\">Issue and download the certificate</button></form><p>Then upload the downloaded <code>.pem</code> file on the <a href=\"/\">status page</a>.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, " days, to see <q>Expires soon</q></label></div><div class=\"field field-check\"><input type=\"radio\" id=\"validity-minutes\" name=\"validity\" value=\"minutes\"> <label for=\"validity-minutes\">Expires in 3 minutes: upload it, and the status page turns to <q>Expired</q> while you watch</label></div><div class=\"field field-check\"><input type=\"radio\" id=\"validity-expired\" name=\"validity\" value=\"expired\"> <label for=\"validity-expired\">Already expired (valid from a year ago until yesterday), to see pushcert refuse it</label></div></fieldset><button type=\"submit\" data-testid=\"dev-issue\">Issue and download the certificate</button></form><p>Then upload the downloaded <code>.pem</code> file on the <a href=\"/\">status page</a>.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
