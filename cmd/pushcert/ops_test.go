@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -124,28 +122,7 @@ var appleCA = sync.OnceValues(func() (*applesim.CA, error) { return applesim.New
 // plays Apple: it returns the upload body with a certificate for that CSR.
 func certificateForNewCSR(t *testing.T, base, token string) []byte {
 	t.Helper()
-	code, body := apiCall(t, http.MethodPost, base+apiPath+"/generateApplePushNotificationCertificateSigningRequest", token, nil)
-	if code != http.StatusOK {
-		t.Fatalf("generate CSR: got %d %s, want 200", code, body)
-	}
-	var v struct{ Value string }
-	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode([]byte(v.Value))
-	if block == nil {
-		t.Fatalf("generate CSR: got %q, want a PEM CSR", v.Value)
-	}
-	ca, err := appleCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := ca.IssueForCSR(block.Bytes, applesim.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upload, _ := json.Marshal(map[string]string{"appleIdentifier": "it@example.com", "certificate": string(applesim.PEM(der))})
-	return upload
+	return renewalFor(t, base, token, "") // "": a new topic
 }
 
 // waitRefused waits until nothing accepts connections at addr any more.

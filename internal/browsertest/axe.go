@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/pushcert/pushcert/internal/filelock"
 )
 
 // AxeVersion is the axe-core the accessibility scan runs, pinned so that a
@@ -73,7 +75,7 @@ func installAxe() (string, error) {
 		return "", fmt.Errorf("make %s: %w", dir, err)
 	}
 	dst := filepath.Join(dir, "axe.min.js")
-	unlock, err := lock(filepath.Join(dir, ".lock"))
+	unlock, err := filelock.Lock(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return "", fmt.Errorf("lock %s: %w", dir, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pushcert/pushcert/internal/filelock"
 )
 
 // Module is the NanoMDM the harness runs when it has to install one.
@@ -95,7 +97,7 @@ func install() (string, error) {
 		return "", fmt.Errorf("make %s: %w", dir, err)
 	}
 	bin := filepath.Join(dir, "nanomdm")
-	unlock, err := lock(filepath.Join(dir, ".lock"))
+	unlock, err := filelock.Lock(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return "", fmt.Errorf("lock %s: %w", dir, err)
 	}

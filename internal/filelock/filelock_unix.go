@@ -1,16 +1,16 @@
 //go:build unix
 
-package nanomdmtest
+package filelock
 
 import (
 	"os"
 	"syscall"
 )
 
-// lock holds an exclusive lock on the file at path until unlock is
-// called. The system drops it if the process dies, so a crashed test
-// binary leaves no stale lock behind.
-func lock(path string) (unlock func(), err error) {
+// Lock holds an exclusive lock on the file at path, creating it, until
+// unlock is called. The system drops it if the process dies, so a crashed
+// process leaves no stale lock behind.
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
