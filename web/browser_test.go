@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pushcert/pushcert/internal/browsertest"
@@ -104,6 +105,16 @@ func TestBrowserFlow(t *testing.T) {
 		t.Errorf("Apple ID shown: got %q, want %q", got, appleID)
 	}
 	b.screenshot("status-active")
+	// Dates are written in UTC; a viewer elsewhere also sees local time,
+	// added by /static/js/localtime.js.
+	b.do("view the page from New York", timezone("America/New_York"), chromedp.Navigate(app.URL+"/"))
+	if got := b.text(testID("localtime")); !strings.Contains(got, "your time:") || !strings.ContainsAny(got, "ES") {
+		t.Errorf("local time next to the expiry: got %q, want the viewer's time (EST/EDT)", got)
+	}
+	b.do("back to UTC", timezone("UTC"), chromedp.Navigate(app.URL+"/"))
+	if n := b.count(`[data-testid="localtime"]`); n != 0 {
+		t.Errorf("a viewer on UTC got %d local times added, want none", n)
+	}
 	active := activeSerial(t, app)
 	if want := serialHex(cert1); active != want {
 		t.Fatalf("active certificate after the upload: got serial %s, want %s", active, want)
@@ -310,6 +321,14 @@ func (b *browserSession) follow(what string, sel chromedp.CSS, wantStatus int64)
 	if resp.Status != wantStatus {
 		b.t.Fatalf("%s: got status %d at %s, want %d", what, resp.Status, resp.URL, wantStatus)
 	}
+}
+
+// timezone makes the page's JavaScript see the time zone id.
+func timezone(id string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: id})
+		return err
+	})
 }
 
 // download runs trigger, which must start a download, waits until the
