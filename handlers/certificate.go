@@ -147,6 +147,7 @@ func parseUploadForm(w http.ResponseWriter, r *http.Request) (pushcert.Update, e
 			return u, err
 		}
 		u.Certificate = data
+		u.FileName = files[0].Filename
 	}
 	return u, nil
 }

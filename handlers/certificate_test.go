@@ -689,3 +689,30 @@ func TestAPIPatchActiveAgain(t *testing.T) {
 	assertAPIError(t, w, http.StatusBadRequest, pushcert.CodeReplacedCertificate, "replaced on", first.state.Certificate.SerialNumber)
 	f.assertCertificateUnchanged(t, before)
 }
+
+// A refused upload names the file it came in on the status page and in the
+// history.
+func TestRefusedUploadNamesItsFile(t *testing.T) {
+	e := newEnv(t)
+	e.activate(t, "it@example.com", applesim.Request{})
+	w := httptest.NewRecorder()
+	NewCertificate(discardLogger(), e.svc, "Example Corp", false).Upload(w, uploadRequest(t, map[string]string{"apple_id": "it@example.com"}, []byte("not a certificate")))
+	if w.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("got %d, want 422", w.Code)
+	}
+	sw := httptest.NewRecorder()
+	NewDashboard(discardLogger(), e.svc, false).Show(sw, as(httptest.NewRequest(http.MethodGet, "/", nil), admin))
+	if got := testIDText(t, sw.Body.String(), "upload-failure-file"); got != "push.pem" {
+		t.Errorf("status page names the refused file %q, want push.pem", got)
+	}
+	events, err := e.svc.History(t.Context(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events[0].Kind != pushcert.EventUploadFailed || events[0].FileName != "push.pem" {
+		t.Errorf("newest event: got %s with file %q, want the refusal of push.pem", events[0].Kind, events[0].FileName)
+	}
+	if got := historyRow(events[0]).Detail; !strings.Contains(got, "File: push.pem.") {
+		t.Errorf("history detail %q does not name the file", got)
+	}
+}

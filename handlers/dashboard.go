@@ -222,12 +222,11 @@ func statusView(st pushcert.State, pending *pushcert.PendingKey, failure *pushce
 		v.UploadStatus = "Failed"
 		v.UploadFailed = true
 		v.UploadFailureReason = sentence(st.UploadFailureReason)
-		// The uploaded file's name is not stored, so the page names only
-		// when and by whom.
 		if failure != nil {
 			v.UploadFailedAt = formatTime(failure.At)
 			v.UploadFailedAtISO = isoTime(failure.At)
 			v.UploadFailedBy = actorLabel(failure.Actor)
+			v.UploadFailedFile = failure.FileName
 		}
 		v.UploadFailureOld = failure == nil || now.Sub(failure.At) >= uploadFailureAge
 	default:
@@ -335,6 +334,9 @@ func historyRow(e pushcert.Event) views.HistoryRow {
 		Serial:  e.Serial,
 		Topic:   e.Topic,
 		Detail:  sentence(e.Detail),
+	}
+	if e.FileName != "" {
+		row.Detail += " File: " + e.FileName + "."
 	}
 	if !e.NotAfter.IsZero() {
 		row.Expiry = formatTime(e.NotAfter)

@@ -63,6 +63,9 @@ type StatusView struct {
 	UploadFailedAt    string
 	UploadFailedAtISO string
 	UploadFailedBy    string
+	// UploadFailedFile is the refused file's name, empty when unknown
+	// (an API upload).
+	UploadFailedFile string
 	// UploadFailureOld is true when the failure is old enough to be shown
 	// as history rather than as the certificate's status.
 	UploadFailureOld bool

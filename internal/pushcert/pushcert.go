@@ -185,6 +185,9 @@ type Event struct {
 	Topic    string
 	NotAfter time.Time // zero when not about a certificate
 	Detail   string    // failure reason, "topic changed from X", ...
+	// FileName is the name of the file a refused upload came in, as the
+	// browser sent it; empty for other events and API uploads.
+	FileName string
 }
 
 // Activation is a validated certificate ready to become the active one.

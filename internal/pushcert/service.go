@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pushcert/pushcert/internal/auth"
 	"github.com/pushcert/pushcert/internal/guid"
@@ -74,6 +75,9 @@ type Update struct {
 	// against the state the write is decided on, and again by the store
 	// under its row lock.
 	If Precondition
+	// FileName is the uploaded file's name, as the browser sent it, kept
+	// with a refusal so people can tell which file it was; optional.
+	FileName string
 }
 
 // NewService returns a Service over st.
@@ -359,7 +363,7 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time
 	if err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
-			return s.refuseUpload(ctx, cur, u.Actor, nil, now, ve)
+			return s.refuseUpload(ctx, cur, u, nil, now, ve)
 		}
 		return State{}, Changed, err
 	}
@@ -385,13 +389,13 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time
 			if ve, err = s.replacedRefusal(ctx, cur, c, d, ve); err != nil {
 				return State{}, Changed, err
 			}
-			return s.refuseUpload(ctx, cur, u.Actor, &d, now, ve)
+			return s.refuseUpload(ctx, cur, u, &d, now, ve)
 		}
 		return State{}, Changed, err
 	}
 	appleID, ve := s.appleID(cur, u.AppleID, true)
 	if ve != nil {
-		return s.refuseUpload(ctx, cur, u.Actor, &d, now, ve)
+		return s.refuseUpload(ctx, cur, u, &d, now, ve)
 	}
 
 	var detail []string
@@ -429,22 +433,35 @@ func (s *Service) upload(ctx context.Context, cur State, u Update, now time.Time
 		// (pruned at the end of its lifetime, or consumed by another
 		// upload): nothing changed, and the admin gets the same refusal
 		// as for a key that never matched.
-		return s.refuseUpload(ctx, cur, u.Actor, &d, now, s.keyMismatch())
+		return s.refuseUpload(ctx, cur, u, &d, now, s.keyMismatch())
 	}
 	return st, Changed, err
 }
 
 // refuseUpload is refuse for upload, whose refusals change nothing.
-func (s *Service) refuseUpload(ctx context.Context, cur State, actor auth.User, d *Certificate, now time.Time, ve *ValidationError) (State, Outcome, error) {
-	st, err := s.refuse(ctx, cur, actor, d, now, ve)
+func (s *Service) refuseUpload(ctx context.Context, cur State, u Update, d *Certificate, now time.Time, ve *ValidationError) (State, Outcome, error) {
+	st, err := s.refuse(ctx, cur, u.Actor, fileName(u.FileName), d, now, ve)
 	return st, Changed, err
+}
+
+// fileName is an uploaded file's name as kept with a refusal: its base
+// name, in printable characters, clipped.
+func fileName(name string) string {
+	name = name[strings.LastIndexAny(name, `/\`)+1:]
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return -1
+	}, name)
+	return clip(name)
 }
 
 // refuse records a refused upload (status failed, reason, audit event) and
 // returns the refusal. A conflict while recording does not hide it: the
 // person still needs to know why the certificate was refused.
-func (s *Service) refuse(ctx context.Context, cur State, actor auth.User, d *Certificate, now time.Time, ve *ValidationError) (State, error) {
-	e := Event{At: now, Kind: EventUploadFailed, Actor: actor, Detail: ve.Message}
+func (s *Service) refuse(ctx context.Context, cur State, actor auth.User, file string, d *Certificate, now time.Time, ve *ValidationError) (State, error) {
+	e := Event{At: now, Kind: EventUploadFailed, Actor: actor, Detail: ve.Message, FileName: file}
 	if d != nil {
 		e.Serial, e.Topic, e.NotAfter = d.SerialNumber, d.Topic, d.NotAfter
 	}

@@ -245,7 +245,7 @@ func scanPending(row interface{ Scan(...any) error }, extra ...any) (pushcert.Pe
 }
 
 // eventColumns are the audit_events columns scanEvents reads, in order.
-const eventColumns = `id, at, kind, actor_subject, actor_name, actor_email, serial, topic, not_after, detail`
+const eventColumns = `id, at, kind, actor_subject, actor_name, actor_email, serial, topic, not_after, detail, file_name`
 
 // Events returns up to limit audit events, newest first; a limit of 0 or
 // less returns them all.
@@ -275,7 +275,7 @@ func (db *DB) queryEvents(ctx context.Context, q string, args ...any) ([]pushcer
 		var e pushcert.Event
 		var kind string
 		if err := rows.Scan(&e.ID, scanTime{&e.At}, &kind, &e.Actor.Subject, &e.Actor.Name, &e.Actor.Email,
-			&e.Serial, &e.Topic, scanTime{&e.NotAfter}, &e.Detail); err != nil {
+			&e.Serial, &e.Topic, scanTime{&e.NotAfter}, &e.Detail, &e.FileName); err != nil {
 			return nil, err
 		}
 		e.Kind = pushcert.EventKind(kind)

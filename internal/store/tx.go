@@ -113,9 +113,9 @@ func (t *tx) addEvent(ctx context.Context, e pushcert.Event) error {
 		e.At = time.Now()
 	}
 	d := t.db.d
-	_, err := t.exec(ctx, `INSERT INTO audit_events (at, kind, actor_subject, actor_name, actor_email, serial, topic, not_after, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.timeArg(e.At), string(e.Kind), e.Actor.Subject, e.Actor.Name, e.Actor.Email, e.Serial, e.Topic, d.nullTime(e.NotAfter), e.Detail)
+	_, err := t.exec(ctx, `INSERT INTO audit_events (at, kind, actor_subject, actor_name, actor_email, serial, topic, not_after, detail, file_name)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.timeArg(e.At), string(e.Kind), e.Actor.Subject, e.Actor.Name, e.Actor.Email, e.Serial, e.Topic, d.nullTime(e.NotAfter), e.Detail, e.FileName)
 	return err
 }
 
