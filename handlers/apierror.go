@@ -109,6 +109,13 @@ var apiCodeStatus = map[string]int{
 // table. Only messages written for clients reach the body; err itself is
 // logged when it is a server error.
 func (h *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	writeAPIErrorFor(w, r, h.log, err)
+}
+
+// writeAPIErrorFor answers any API request, the device-management
+// resource's or pushcert's own, through the table; log records the
+// errors that are the server's.
+func writeAPIErrorFor(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	if reqErr, ok := errors.AsType[*apiRequestError](err); ok {
 		reqErr.write(w)
 		return
@@ -129,7 +136,11 @@ func (h *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			return
 		}
 	}
-	h.fail(w, r, err)
+	if clientGone(r, err) {
+		abandon(w, r, log, err)
+		return
+	}
+	apiServerError(w, r, log, err)
 }
 
 // writeValidationError answers a refusal by the service with its code and

@@ -72,7 +72,7 @@ func (h *APNS) Last(w http.ResponseWriter, r *http.Request) {
 func (h *APNS) Check(w http.ResponseWriter, r *http.Request) {
 	u, _ := auth.UserFrom(r.Context())
 	if _, err := h.mon.CheckNow(r.Context(), u); err != nil {
-		(&API{log: h.log}).writeError(w, r, fmt.Errorf("check connection: %w", err))
+		writeAPIErrorFor(w, r, h.log, fmt.Errorf("check connection: %w", err))
 		return
 	}
 	h.Last(w, r)

@@ -73,7 +73,7 @@ func (h *Delivery) Status(w http.ResponseWriter, r *http.Request) {
 func (h *Delivery) Deliver(w http.ResponseWriter, r *http.Request) {
 	u, _ := auth.UserFrom(r.Context())
 	if err := h.deliv.Request(r.Context(), u); err != nil {
-		(&API{log: h.log}).writeError(w, r, fmt.Errorf("deliver now: %w", err))
+		writeAPIErrorFor(w, r, h.log, fmt.Errorf("deliver now: %w", err))
 		return
 	}
 	h.writeStatus(w, r, http.StatusAccepted)

@@ -129,7 +129,7 @@ func (h *Export) API(w http.ResponseWriter, r *http.Request) {
 		file, err = h.export(r, in, exportViaAPI)
 	}
 	if err != nil {
-		(&API{log: h.log}).writeError(w, r, fmt.Errorf("export: %w", err))
+		writeAPIErrorFor(w, r, h.log, fmt.Errorf("export: %w", err))
 		return
 	}
 	writeDownload(w, file.Name, file.ContentType, file.Data)
